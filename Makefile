@@ -1,0 +1,58 @@
+# driftloop — the list of things a person does. `make` (or `make help`) prints it.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+RUN := $(UV) run --frozen
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= true
+
+REGISTRY ?= localhost:5001
+TAG ?= dev
+PLATFORM ?= linux/amd64
+OVERLAY ?= deploy/overlays/dev
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install lint format test run-data-preparation run-model-training run-evaluate \
+	run-fastapi run-retrain demo bench mlflow-ui clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+
+.venv/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed ## Install driftloop and its dev tools into .venv (bootstraps uv)
+
+lint: install ## Ruff and mypy
+	$(RUN) ruff check src tests benchmarks
+	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) mypy src
+
+format: install ## Format the code
+	$(RUN) ruff format src tests benchmarks
+	$(RUN) ruff check --fix src tests benchmarks
+
+test: install ## Run the test suite
+	$(RUN) pytest $(PYTEST_ARGS)
+
+run-data-preparation: install ## Prepare the demo data set (configs/telco.yaml)
+	$(RUN) driftloop prepare
+
+run-model-training: install ## Train the candidates, register the best as champion
+	$(RUN) driftloop train
+
+run-evaluate: install ## Score the champion on the test split
+	$(RUN) driftloop evaluate --alias champion
+
+mlflow-ui: install ## Open MLflow on the local state folder (http://127.0.0.1:5000)
+	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftloop/mlflow.db --host 127.0.0.1 --port 5000
+
+clean: ## Remove the local state folder
+	rm -rf .driftloop

@@ -1,0 +1,3 @@
+"""driftloop: keep a deployed tabular model healthy."""
+
+__version__ = "0.1.0"

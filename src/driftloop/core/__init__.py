@@ -1,0 +1,1 @@
+"""Pure logic: functions that take values and return values, with no I/O."""

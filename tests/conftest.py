@@ -1,0 +1,125 @@
+"""Shared fixtures: real servers on 127.0.0.1 started by the tests and stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TELCO = ROOT / "data" / "telco_churn.csv"
+TELCO_SPEC = ROOT / "configs" / "telco.yaml"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop a process by its pid: SIGTERM, then SIGKILL."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+
+
+class MotoServer:
+    """moto's S3 server on 127.0.0.1 (a real S3-protocol endpoint)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "moto.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+        self.proc = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """Environment that points driftloop at this server."""
+        return {
+            "DRIFTLOOP_STORE_URL": f"s3://{bucket}/driftloop",
+            "DRIFTLOOP_S3__ENDPOINT_URL": self.endpoint,
+            "DRIFTLOOP_S3__ACCESS_KEY_ID": "testing",
+            "DRIFTLOOP_S3__SECRET_ACCESS_KEY": "testing",
+        }
+
+    def make_bucket(self, name: str) -> None:
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def state_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A temporary state folder and the environment variables that select it."""
+    env = {"DRIFTLOOP_STATE_DIR": str(tmp_path / "state"), "DRIFTLOOP_SPEC": str(TELCO_SPEC)}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `driftloop` command in a subprocess, as a user would."""
+    full_env = {**os.environ, **env, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "driftloop", *args],
+        env=full_env, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+    )
