@@ -123,3 +123,46 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path | None = None,
         [sys.executable, "-m", "driftloop", *args],
         env=full_env, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def light_spec_data() -> dict:
+    """The telco spec with two quick candidates (for tests that need a trained champion)."""
+    import yaml
+
+    data = yaml.safe_load(TELCO_SPEC.read_text())
+    data["source"] = str(TELCO)
+    data["candidates"] = [
+        {"name": "logistic_regression", "kind": "logistic_regression",
+         "params": {"max_iter": 500}},
+        {"name": "lightgbm", "kind": "lightgbm",
+         "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1, "random_state": 1}},
+    ]
+    return data
+
+
+@pytest.fixture(scope="session")
+def trained_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A state folder with a prepared telco dataset and a trained champion (built once)."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("trained")
+    spec = root / "spec.yaml"
+    spec.write_text(yaml.safe_dump(light_spec_data()))
+    env = {"DRIFTLOOP_STATE_DIR": str(root / "state"), "DRIFTLOOP_SPEC": str(spec)}
+    for cmd in (["prepare"], ["train"]):
+        result = run_cli(cmd, env)
+        assert result.returncode == 0, result.stderr
+    return env
+
+
+@pytest.fixture()
+def trained_env(trained_state: dict[str, str], tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A private copy of the trained state for one test (its registry and store are its own)."""
+    src = Path(trained_state["DRIFTLOOP_STATE_DIR"])
+    dst = tmp_path / "state"
+    shutil.copytree(src, dst)
+    env = dict(trained_state, DRIFTLOOP_STATE_DIR=str(dst))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env

@@ -91,3 +91,37 @@ def write_dataset(
     manifest = {"version": version, "files": files, **manifest_extra}
     store.write_json(f"{prefix}/manifest.json", manifest)
     return manifest
+
+
+def read_frame_at(path: str, store: ObjectStore) -> pd.DataFrame:
+    """Read a Parquet or CSV table given as a store key, a store URL or a local path."""
+    import io
+    from pathlib import Path
+
+    from driftloop.errors import InputError
+
+    if path.startswith(store.url + "/"):
+        data = store.read_bytes(path[len(store.url) + 1 :])
+    elif "://" in path and not path.startswith("file://"):
+        import fsspec
+
+        try:
+            with fsspec.open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError as exc:
+            raise InputError(f"data file not found: {path}") from exc
+    else:
+        local = Path(path.removeprefix("file://"))
+        if local.is_file():
+            data = local.read_bytes()
+        elif store.exists(path):
+            data = store.read_bytes(path)
+        else:
+            raise InputError(f"data file not found: {path}")
+    try:
+        if path.endswith(".csv"):
+            return pd.read_csv(io.BytesIO(data))
+        return pd.read_parquet(io.BytesIO(data))
+    except (ValueError, OSError) as exc:
+        kind = "CSV" if path.endswith(".csv") else "Parquet"
+        raise InputError(f"could not read {path} as {kind}: {exc}") from exc

@@ -87,6 +87,20 @@ class GateConfig(_Frozen):
     )
 
 
+class RetrainConfig(_Frozen):
+    """How a retrain builds its training set."""
+
+    recent_weight: float = Field(
+        0.5, ge=0, lt=1, description="Share of total sample weight given to production rows."
+    )
+    holdout_share: float = Field(
+        0.5, gt=0, lt=1, description="Share of labelled production rows kept for the gate."
+    )
+    lease_ttl_s: float = Field(
+        600.0, gt=0, description="Lease expiry: a crashed retrain blocks others this long."
+    )
+
+
 class DatasetSpec(_Frozen):
     """A tabular data set and how to model it."""
 
@@ -114,6 +128,7 @@ class DatasetSpec(_Frozen):
     metric: Metric = Field("roc_auc", description="Metric that picks the best candidate.")
     drift: DriftPolicyConfig = Field(default_factory=DriftPolicyConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:

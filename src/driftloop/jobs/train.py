@@ -53,6 +53,7 @@ def fit_candidates(
     run_name: str,
     tags: dict[str, str] | None = None,
     console: Console | None = None,
+    sample_weight: Any = None,
 ) -> tuple[str, list[CandidateResult], CandidateResult, ModelVersionInfo]:
     """Train each candidate as a nested run under one parent; register the best by the metric."""
     console = console or Console(stderr=True)
@@ -78,10 +79,14 @@ def fit_candidates(
             for cand in spec.candidates:
                 progress.update(task, description=cand.name)
                 started = time.perf_counter()
-                with tracker.run(cand.name, tags={**base_tags, "candidate": cand.name},
-                                 nested=True) as run_id:
+                with tracker.run(
+                    cand.name, tags={**base_tags, "candidate": cand.name}, nested=True
+                ) as run_id:
                     pipeline = build_pipeline(spec, cand)
-                    pipeline.fit(x_train, y_train)
+                    fit_params = (
+                        {} if sample_weight is None else {"model__sample_weight": sample_weight}
+                    )
+                    pipeline.fit(x_train, y_train, **fit_params)
                     metrics = score_pipeline(pipeline, x_valid, y_valid, spec.is_classification)
                     tracker.log_params({"kind": cand.kind, **cand.params})
                     tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
@@ -90,21 +95,27 @@ def fit_candidates(
                     )
                     uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
                 results.append(
-                    CandidateResult(cand.name, cand.kind, run_id, metrics, uri,
-                                    time.perf_counter() - started)
+                    CandidateResult(
+                        cand.name, cand.kind, run_id, metrics, uri, time.perf_counter() - started
+                    )
                 )
                 progress.advance(task)
         scores = {r.name: r.metrics[spec.metric] for r in results}
         best_name = best_candidate(scores, spec.metric)
         best = next(r for r in results if r.name == best_name)
-        tracker.set_tags({"best_candidate": best_name, f"best_valid_{spec.metric}":
-                          scores[best_name]})
+        tracker.set_tags(
+            {"best_candidate": best_name, f"best_valid_{spec.metric}": scores[best_name]}
+        )
         registered = tracker.register(
             best.model_uri,
             best.run_id,
-            tags={**base_tags, "candidate": best.name, "kind": best.kind,
-                  "parent_run_id": parent_id,
-                  **{f"valid_{k}": f"{v:.6f}" for k, v in best.metrics.items()}},
+            tags={
+                **base_tags,
+                "candidate": best.name,
+                "kind": best.kind,
+                "parent_run_id": parent_id,
+                **{f"valid_{k}": f"{v:.6f}" for k, v in best.metrics.items()},
+            },
         )
     return parent_id, results, best, registered
 
@@ -134,8 +145,7 @@ def train_models(
     }
     if champion is None:
         promoted = True
-        comparison.update(champion_version=None, champion_score=None,
-                          reason="no champion yet")
+        comparison.update(champion_version=None, champion_score=None, reason="no champion yet")
     else:
         old_pipeline = tracker.load_pipeline(champion.version)
         old_score = score_pipeline(old_pipeline, x_test, y_test, spec.is_classification)
@@ -143,7 +153,8 @@ def train_models(
         comparison.update(
             champion_version=champion.version,
             champion_score=old_score[spec.metric],
-            reason="beats the champion on the test split" if promoted
+            reason="beats the champion on the test split"
+            if promoted
             else "does not beat the champion on the test split",
         )
     comparison["promoted"] = promoted
@@ -152,9 +163,10 @@ def train_models(
     tracker.set_version_tags(
         registered.version,
         {f"test_{k}": f"{v:.6f}" for k, v in new_score.items()}
-        | {"promotion": "champion" if promoted else "not promoted",
-           "promotion_reason": comparison["reason"]},
+        | {
+            "promotion": "champion" if promoted else "not promoted",
+            "promotion_reason": comparison["reason"],
+        },
     )
     tracker.set_tags({f"comparison_{k}": v for k, v in comparison.items()}, run_id=parent_id)
-    return TrainResult(parent_id, ds.version, results, best.name, registered, comparison,
-                       promoted)
+    return TrainResult(parent_id, ds.version, results, best.name, registered, comparison, promoted)

@@ -1,0 +1,64 @@
+"""The promotion gate: a challenger replaces the champion only if it is better."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from driftloop.core.metrics import is_better
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Both scores on the same evaluation data, and the verdict."""
+
+    metric: str
+    challenger_version: str
+    champion_version: str | None
+    challenger_score: float
+    champion_score: float | None
+    margin: float
+    evaluation_rows: int
+    promote: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def decide_promotion(
+    metric: str,
+    challenger_version: str,
+    challenger_score: float,
+    champion_version: str | None,
+    champion_score: float | None,
+    margin: float,
+    evaluation_rows: int,
+) -> GateDecision:
+    """Promote when there is no champion, or the challenger wins by more than the margin."""
+    if champion_version is None or champion_score is None:
+        promote, reason = True, "no champion to beat"
+    elif is_better(metric, challenger_score, champion_score, margin):
+        promote = True
+        reason = (
+            f"challenger {metric} {challenger_score:.4f} beats champion "
+            f"{champion_score:.4f} by more than {margin:g}"
+        )
+    else:
+        promote = False
+        reason = (
+            f"challenger {metric} {challenger_score:.4f} does not beat champion "
+            f"{champion_score:.4f} by more than {margin:g}"
+        )
+    return GateDecision(
+        metric,
+        challenger_version,
+        champion_version,
+        challenger_score,
+        champion_score,
+        margin,
+        evaluation_rows,
+        promote,
+        reason,
+    )

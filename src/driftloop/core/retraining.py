@@ -1,0 +1,82 @@
+"""Pure parts of retraining: label production rows, split them, build the new training set."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from driftloop.core.prepare import encode_target
+from driftloop.spec import DatasetSpec
+
+
+def join_feedback(log: pd.DataFrame, feedback: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Inference-log rows that have a ground-truth label, with the target encoded like prepare.
+
+    The newest label wins when a request id got several. Rows keep ``request_id`` and ``ts``.
+    """
+    columns = ["request_id", "ts", *spec.features, spec.target]
+    if log.empty or feedback.empty:
+        return pd.DataFrame(columns=columns)
+    fb = feedback.sort_values("ts").drop_duplicates("request_id", keep="last")
+    fb = fb[["request_id", "label"]]
+    merged = log.merge(fb, on="request_id", how="inner")
+    merged = merged.drop_duplicates("request_id", keep="last")
+    if merged.empty:
+        return pd.DataFrame(columns=columns)
+    if spec.is_classification:
+        labels = merged["label"].astype(str).str.strip()
+        known = labels.isin(_class_labels(labels, spec))
+        merged = merged[known]
+        merged[spec.target] = (labels[known] == spec.positive_class).astype("int64")
+    else:
+        merged[spec.target] = pd.to_numeric(merged["label"], errors="coerce")
+        merged = merged[merged[spec.target].notna()]
+    return merged[columns].sort_values("ts").reset_index(drop=True)
+
+
+def _class_labels(labels: pd.Series, spec: DatasetSpec) -> set[str]:
+    values = set(labels.unique())
+    # labels may come as the class names or as 0/1
+    return values if spec.positive_class in values else values & {"0", "1"}
+
+
+def normalise_labelled(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """A labelled frame from a file: features as prepared, target as 0/1 (classification)."""
+    out = frame.copy()
+    for col in spec.numeric_features:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    for col in spec.categorical_features:
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    if spec.is_classification and not pd.api.types.is_integer_dtype(out[spec.target]):
+        out[spec.target] = encode_target(out[spec.target], spec)
+    return out
+
+
+def holdout_mask(ids: pd.Series, share: float = 0.5) -> np.ndarray:
+    """A stable split of rows by id: True for rows kept out of training for evaluation."""
+
+    def bucket(value: object) -> float:
+        digest = hashlib.sha256(str(value).encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    return np.array([bucket(v) < share for v in ids], dtype=bool)
+
+
+def training_set(
+    base: pd.DataFrame, recent: pd.DataFrame, spec: DatasetSpec, recent_weight: float
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Base training rows plus recent labelled rows, and per-row sample weights.
+
+    Recent rows are weighted so that, together, they count for ``recent_weight`` of the total
+    weight (when there are any): a few hundred rows of a drifted world must be able to move
+    a model trained on thousands of rows of the old one.
+    """
+    cols = [*spec.features, spec.target]
+    combined = pd.concat([base[cols], recent[cols]], ignore_index=True)
+    weights = np.ones(len(combined))
+    if len(recent) and len(base) and recent_weight > 0:
+        w = recent_weight * len(base) / ((1 - recent_weight) * len(recent))
+        weights[len(base) :] = max(w, 1.0)
+    return combined, weights
