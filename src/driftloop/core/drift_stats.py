@@ -1,0 +1,313 @@
+"""Per-feature drift statistics in plain numpy, matching Evidently 0.7's large-reference tests.
+
+Evidently picks its test from the size of the reference: with more than 1000 reference rows it
+uses distances (normed Wasserstein for numbers, Jensen-Shannon for categories) compared with a
+threshold of 0.1; with fewer it uses p-value tests (KS, chi-square, Z) that flag drift on a large
+share of columns drawn from the *same* distribution. driftloop uses the distances for every
+reference size, so a small reference cannot make a healthy window look drifted.
+
+The definitions follow Evidently's source (``evidently.legacy.calculations.stattests``):
+
+* missing and infinite values are dropped from both sides before a test;
+* a numeric column with at most 5 distinct values (both sides together) is treated like a
+  category (Jensen-Shannon on value shares), any other numeric column gets the Wasserstein-1
+  distance divided by the reference's population standard deviation (at least 0.001);
+* Jensen-Shannon uses the natural logarithm (scipy's default base), so it lies in
+  [0, sqrt(ln 2)] ~ [0, 0.833];
+* a feature drifts when ``score >= threshold``.
+
+On top of Evidently's distance, two signals Evidently does not report also count as drift: the
+missing share moving by at least the threshold (absolute), and at least a threshold's share of
+the current non-missing values being categories the reference never had.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.special import rel_entr
+
+FeatureKind = Literal["numeric", "categorical"]
+Method = Literal["wasserstein", "jensenshannon"]
+
+WASSERSTEIN: Method = "wasserstein"
+JENSEN_SHANNON: Method = "jensenshannon"
+# Evidently switches a numeric column to Jensen-Shannon at this many distinct values or fewer.
+LOW_CARDINALITY_MAX = 5
+# Evidently's floor on the reference std, so a constant reference does not divide by zero.
+MIN_NORM = 0.001
+
+SIGNAL_DISTRIBUTION = "distribution"
+SIGNAL_MISSING = "missing"
+SIGNAL_NEW_CATEGORY = "new_category"
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Drift verdict for one feature.
+
+    ``score`` is the distance on non-missing values (None when a side has none);
+    ``distribution_drifted`` is Evidently's verdict alone (``score >= threshold``), ``drifted``
+    also counts a jump in missing share or a share of unseen categories; ``signals`` names
+    which of the three fired.
+    """
+
+    feature: str
+    kind: FeatureKind
+    method: Method
+    score: float | None
+    threshold: float
+    drifted: bool
+    distribution_drifted: bool
+    missing_share_ref: float
+    missing_share_cur: float
+    unseen_share: float
+    signals: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        out = asdict(self)
+        out["signals"] = list(self.signals)
+        return out
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """Drift verdicts for every checked feature of one window against the reference."""
+
+    rows_reference: int
+    rows_current: int
+    threshold: float
+    features: tuple[FeatureDrift, ...]
+    drifted_features: tuple[str, ...]
+    drift_share: float
+    max_score: float
+
+    def feature(self, name: str) -> FeatureDrift:
+        """The verdict for one feature (KeyError if it was not checked)."""
+        for f in self.features:
+            if f.feature == name:
+                return f
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {
+            "rows_reference": self.rows_reference,
+            "rows_current": self.rows_current,
+            "threshold": self.threshold,
+            "features": [f.to_dict() for f in self.features],
+            "drifted_features": list(self.drifted_features),
+            "drift_share": self.drift_share,
+            "max_score": self.max_score,
+        }
+
+
+def compute_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    threshold: float,
+) -> DriftSummary:
+    """Compare ``current`` with ``reference`` feature by feature (numeric first, then categorical).
+
+    Raises ValueError when a column is missing from either frame, a column is listed as both
+    kinds, a numeric column holds non-numbers, or either frame has no rows.
+    """
+    numeric, categorical = list(numeric), list(categorical)
+    _check_inputs(reference, current, numeric, categorical, threshold)
+    results: list[FeatureDrift] = []
+    for name in numeric:
+        ref = _as_float(reference[name], name, "reference")
+        cur = _as_float(current[name], name, "current")
+        results.append(_numeric_drift(name, ref, cur, threshold))
+    for name in categorical:
+        results.append(_categorical_drift(name, reference[name], current[name], threshold))
+    drifted = tuple(f.feature for f in results if f.drifted)
+    scores = [f.score for f in results if f.score is not None]
+    return DriftSummary(
+        rows_reference=len(reference),
+        rows_current=len(current),
+        threshold=threshold,
+        features=tuple(results),
+        drifted_features=drifted,
+        drift_share=len(drifted) / len(results) if results else 0.0,
+        max_score=max(scores) if scores else 0.0,
+    )
+
+
+def wasserstein_normed(reference: np.ndarray, current: np.ndarray) -> float:
+    """Wasserstein-1 distance divided by the reference's population std (floored at 0.001).
+
+    Both arrays must be finite and non-empty. Equal to Evidently's
+    ``scipy.stats.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)``.
+    """
+    merged, from_ref = _merge_sorted(np.sort(reference), np.sort(current))
+    return _wasserstein_sorted(merged, from_ref, len(reference), len(current)) / _norm(reference)
+
+
+def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance (natural log) between two count vectors over the same keys."""
+    p = ref_counts / ref_counts.sum()
+    q = cur_counts / cur_counts.sum()
+    m = (p + q) / 2.0
+    js = (rel_entr(p, m).sum() + rel_entr(q, m).sum()) / 2.0
+    return math.sqrt(max(float(js), 0.0))
+
+
+def _check_inputs(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    threshold: float,
+) -> None:
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise ValueError(f"columns listed as both numeric and categorical: {', '.join(both)}")
+    wanted = numeric + categorical
+    for frame, side in ((reference, "reference"), (current, "current")):
+        absent = [c for c in wanted if c not in frame.columns]
+        if absent:
+            raise ValueError(f"columns absent from the {side} data: {', '.join(absent)}")
+        if len(frame) == 0:
+            raise ValueError(f"the {side} data has no rows")
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+
+
+def _as_float(series: pd.Series, name: str, side: str) -> np.ndarray:
+    try:
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"numeric column {name!r} in the {side} data holds non-numeric values ({exc})"
+        ) from exc
+
+
+def _norm(reference: np.ndarray) -> float:
+    return max(float(np.std(reference)), MIN_NORM)
+
+
+def _merge_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two sorted arrays; also say which merged values came from the reference."""
+    both = np.concatenate([ref_sorted, cur_sorted])
+    # A stable sort of two sorted runs is a linear merge (timsort/radix), not a full sort.
+    order = np.argsort(both, kind="stable")
+    return both[order], order < len(ref_sorted)
+
+
+def _wasserstein_sorted(merged: np.ndarray, from_ref: np.ndarray, n_ref: int, n_cur: int) -> float:
+    # Integral of |F_ref - F_cur| between consecutive merged values. Inside a run of ties the
+    # step width is 0, so the running counts there need not be the "right" CDF values.
+    # F_ref - F_cur = r/n_ref - (k - r)/n_cur, with r reference values among the first k.
+    diff = np.cumsum(from_ref[:-1], dtype=np.float64)
+    diff *= 1.0 / n_ref + 1.0 / n_cur
+    diff -= np.arange(1, len(merged), dtype=np.float64) * (1.0 / n_cur)
+    np.abs(diff, out=diff)
+    return float(diff @ np.diff(merged))
+
+
+def _numeric_drift(name: str, ref: np.ndarray, cur: np.ndarray, threshold: float) -> FeatureDrift:
+    ref_ok, cur_ok = np.isfinite(ref), np.isfinite(cur)
+    ref_vals, cur_vals = np.sort(ref[ref_ok]), np.sort(cur[cur_ok])
+    method: Method = WASSERSTEIN
+    score: float | None = None
+    if len(ref_vals) and len(cur_vals):
+        merged, from_ref = _merge_sorted(ref_vals, cur_vals)
+        new_value = np.empty(len(merged), dtype=bool)
+        new_value[0] = True
+        np.not_equal(merged[1:], merged[:-1], out=new_value[1:])
+        if int(new_value.sum()) <= LOW_CARDINALITY_MAX:
+            method = JENSEN_SHANNON
+            group = np.cumsum(new_value) - 1
+            k = int(group[-1]) + 1
+            ref_counts = np.bincount(group[from_ref], minlength=k)
+            cur_counts = np.bincount(group[~from_ref], minlength=k)
+            score = jensen_shannon(ref_counts, cur_counts)
+        else:
+            w1 = _wasserstein_sorted(merged, from_ref, len(ref_vals), len(cur_vals))
+            score = w1 / _norm(ref_vals)
+    return _verdict(
+        name,
+        "numeric",
+        method,
+        score,
+        threshold,
+        missing_ref=1.0 - ref_ok.mean(),
+        missing_cur=1.0 - cur_ok.mean(),
+        unseen=0.0,
+    )
+
+
+def _categorical_drift(name: str, ref: pd.Series, cur: pd.Series, threshold: float) -> FeatureDrift:
+    if ref.dtype.kind == "f":
+        # Evidently drops +-inf with the missing values; only float columns can hold them.
+        ref = ref.replace([np.inf, -np.inf], np.nan)
+    if cur.dtype.kind == "f":
+        cur = cur.replace([np.inf, -np.inf], np.nan)
+    # Hash counts per side, then align on the (few) keys: far cheaper than factorising both.
+    counts = pd.concat(
+        [ref.value_counts(dropna=True), cur.value_counts(dropna=True)], axis=1, sort=False
+    ).fillna(0)
+    ref_counts = counts.iloc[:, 0].to_numpy(dtype=np.float64)
+    cur_counts = counts.iloc[:, 1].to_numpy(dtype=np.float64)
+    n_ref_ok, n_cur_ok = int(ref_counts.sum()), int(cur_counts.sum())
+    score: float | None = None
+    unseen = 0.0
+    if n_ref_ok and n_cur_ok:
+        score = jensen_shannon(ref_counts, cur_counts)
+    if n_cur_ok:
+        # With no reference values at all every category is "unseen"; the missing-share
+        # signal already reports that case, so do not count it twice.
+        unseen = float(cur_counts[ref_counts == 0].sum()) / n_cur_ok if n_ref_ok else 0.0
+    return _verdict(
+        name,
+        "categorical",
+        JENSEN_SHANNON,
+        score,
+        threshold,
+        missing_ref=1.0 - n_ref_ok / len(ref),
+        missing_cur=1.0 - n_cur_ok / len(cur),
+        unseen=unseen,
+    )
+
+
+def _verdict(
+    name: str,
+    kind: FeatureKind,
+    method: Method,
+    score: float | None,
+    threshold: float,
+    *,
+    missing_ref: float,
+    missing_cur: float,
+    unseen: float,
+) -> FeatureDrift:
+    signals: list[str] = []
+    distribution_drifted = score is not None and score >= threshold
+    if distribution_drifted:
+        signals.append(SIGNAL_DISTRIBUTION)
+    if abs(missing_cur - missing_ref) >= threshold:
+        signals.append(SIGNAL_MISSING)
+    if unseen >= threshold:
+        signals.append(SIGNAL_NEW_CATEGORY)
+    return FeatureDrift(
+        feature=name,
+        kind=kind,
+        method=method,
+        score=score,
+        threshold=threshold,
+        drifted=bool(signals),
+        distribution_drifted=distribution_drifted,
+        missing_share_ref=float(missing_ref),
+        missing_share_cur=float(missing_cur),
+        unseen_share=float(unseen),
+        signals=tuple(signals),
+    )

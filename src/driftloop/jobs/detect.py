@@ -1,0 +1,250 @@
+"""``driftloop detect``: compare a production window with the serving model's reference.
+
+Writes ``reports/<id>/drift.html`` (Evidently) and ``reports/<id>/drift.json`` (driftloop's
+per-feature verdicts, Evidently's, and the retrain decision), and on a retrain decision can
+emit a signed drift event. The in-server monitor runs the same function.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from driftloop.core.drift_stats import DriftSummary, compute_drift
+from driftloop.core.policy import RetrainDecision, decide_retrain
+from driftloop.datasets import open_dataset, read_frame_at
+from driftloop.errors import InputError
+from driftloop.events import DriftEvent, DriftWindow, Receipt, emit_event, read_events
+from driftloop.settings import Settings
+from driftloop.spec import DatasetSpec
+from driftloop.store import ObjectStore
+from driftloop.tracking import Tracker
+
+log = logging.getLogger("driftloop.detect")
+HISTORY_WINDOWS = 10
+
+
+@dataclass
+class DetectResult:
+    """One drift check."""
+
+    report_id: str | None
+    report_uri: str | None
+    model_version: str | None
+    dataset_version: str | None
+    window: DriftWindow
+    summary: DriftSummary | None
+    decision: RetrainDecision | None
+    reason: str
+    seconds: float = 0.0
+    event: Receipt | None = None
+
+    @property
+    def retrain(self) -> bool:
+        """True when the policy decided to retrain."""
+        return bool(self.decision and self.decision.retrain)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (what drift.json and GET /drift hold)."""
+        return {
+            "report_id": self.report_id,
+            "report_uri": self.report_uri,
+            "model_version": self.model_version,
+            "dataset_version": self.dataset_version,
+            "window": self.window.model_dump(),
+            "summary": self.summary.to_dict() if self.summary else None,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "reason": self.reason,
+            "seconds": self.seconds,
+            "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def new_report_id() -> str:
+    """Sortable report id: UTC time plus a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _window(frame: pd.DataFrame) -> DriftWindow:
+    if "ts" in frame.columns and len(frame):
+        ts = pd.to_datetime(frame["ts"], utc=True)
+        return DriftWindow(rows=len(frame), start=ts.min().isoformat(), end=ts.max().isoformat())
+    return DriftWindow(rows=len(frame))
+
+
+def current_window(
+    store: ObjectStore,
+    spec: DatasetSpec,
+    window_rows: int,
+    model_version: str | None,
+    current_data_path: str = "",
+) -> pd.DataFrame:
+    """The newest logged rows served by the model version (or a given file)."""
+    if current_data_path:
+        return read_frame_at(current_data_path, store)
+    from driftloop.production_data import read_inference_log
+
+    logged = read_inference_log(store)
+    if logged.empty:
+        return logged
+    if model_version is not None and "model_version" in logged.columns:
+        logged = logged[logged["model_version"].astype(str) == str(model_version)]
+    if "ts" in logged.columns:
+        logged = logged.sort_values("ts")
+    return logged.tail(window_rows).reset_index(drop=True)
+
+
+def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
+    """Window verdicts of the newest earlier reports for the same model version, oldest first."""
+    ids = sorted({k.split("/")[1] for k in store.iter_prefix("reports/", "/drift.json")})
+    verdicts: list[bool] = []
+    for report_id in reversed(ids):
+        try:
+            data = store.read_json(f"reports/{report_id}/drift.json")
+        except (OSError, ValueError):
+            continue
+        if data.get("model_version") != model_version or not data.get("decision"):
+            continue
+        verdicts.append(bool(data["decision"]["window_drifted"]))
+        if len(verdicts) >= HISTORY_WINDOWS:
+            break
+    return list(reversed(verdicts))
+
+
+def last_retrain_time(store: ObjectStore) -> float | None:
+    """When the newest drift event that started a retrain was made (epoch seconds)."""
+    for record in read_events(store, limit=20):
+        event = record.get("event") or {}
+        if record.get("status") not in {"duplicate-skipped", "retrain-skipped"} and event:
+            try:
+                return datetime.fromisoformat(event["created_at"]).timestamp()
+            except (KeyError, ValueError):
+                continue
+    return None
+
+
+def detect_drift(
+    settings: Settings,
+    spec: DatasetSpec,
+    store: ObjectStore,
+    tracker: Tracker,
+    window_rows: int | None = None,
+    current_data_path: str = "",
+    reference_data_path: str = "",
+    report: bool = True,
+) -> DetectResult:
+    """Check one window, write the report, decide. Does not emit (see ``emit_for``)."""
+    started = time.perf_counter()
+    champion = tracker.alias_version("champion")
+    model_version = champion.version if champion else None
+    dataset_version = champion.dataset_version if champion else None
+    if reference_data_path:
+        reference = read_frame_at(reference_data_path, store)
+    elif dataset_version is not None:
+        reference = open_dataset(store, dataset_version).frame("reference")
+    else:
+        raise InputError("no champion and no --reference-data-path: nothing to compare with")
+    current = current_window(
+        store,
+        spec,
+        window_rows or spec.drift.window_rows,
+        model_version if not current_data_path else None,
+        current_data_path,
+    )
+    window = _window(current)
+    missing = [c for c in spec.features if c not in current.columns] if len(current) else []
+    if missing:
+        raise InputError(f"current data lacks feature columns: {', '.join(missing)}")
+    if current.empty:
+        return DetectResult(
+            None,
+            None,
+            model_version,
+            dataset_version,
+            window,
+            None,
+            None,
+            "no logged production rows for the serving model yet",
+            time.perf_counter() - started,
+        )
+    summary = compute_drift(
+        reference, current, spec.numeric_features, spec.categorical_features, spec.drift.threshold
+    )
+    decision = decide_retrain(
+        spec.drift,
+        summary,
+        recent_history(store, model_version),
+        last_retrain_time(store),
+        time.time(),
+    )
+    report_id = new_report_id()
+    result = DetectResult(
+        report_id,
+        store.uri(f"reports/{report_id}/drift.html"),
+        model_version,
+        dataset_version,
+        window,
+        summary,
+        decision,
+        "; ".join(decision.reasons),
+    )
+    payload = result.to_dict()
+    if report:
+        from driftloop.drift_report import render_drift_report
+
+        rendered = render_drift_report(
+            reference,
+            current,
+            spec.numeric_features,
+            spec.categorical_features,
+            spec.drift.threshold,
+        )
+        store.write_bytes(f"reports/{report_id}/drift.html", rendered.html)
+        payload["evidently"] = {
+            "columns": rendered.evidently_columns,
+            "sampling": rendered.json.get("sampling"),
+        }
+    else:
+        result.report_uri = None
+        payload["report_uri"] = None
+    result.seconds = time.perf_counter() - started
+    payload["seconds"] = result.seconds
+    store.write_json(f"reports/{report_id}/drift.json", payload)
+    log.info(
+        "drift checked",
+        extra={
+            "report_id": report_id,
+            "rows": len(current),
+            "drift_share": round(summary.drift_share, 4),
+            "retrain": decision.retrain,
+        },
+    )
+    return result
+
+
+def emit_for(
+    result: DetectResult, settings: Settings, store: ObjectStore, source: str = "detect"
+) -> Receipt | None:
+    """Emit a signed drift event for a retrain decision (None when there is none)."""
+    if not result.retrain or result.summary is None:
+        return None
+    event = DriftEvent(
+        source=source,
+        drift_score=result.summary.drift_share,
+        drifted_features=list(result.summary.drifted_features),
+        report_uri=result.report_uri,
+        report_id=result.report_id,
+        model_name=settings.model_name,
+        model_version=result.model_version,
+        dataset_version=result.dataset_version,
+        window=result.window,
+        data_dir=store.url,
+    )
+    result.event = emit_event(event, settings, store)
+    return result.event
