@@ -17,7 +17,8 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format test run-data-preparation run-model-training run-evaluate \
-	run-fastapi run-retrain demo bench mlflow-ui clean
+	run-fastapi run-detect run-retrain demo bench mlflow-ui clean images images-push \
+	dev-secrets deploy manifests manifests-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -50,6 +51,39 @@ run-model-training: install ## Train the candidates, register the best as champi
 
 run-evaluate: install ## Score the champion on the test split
 	$(RUN) driftloop evaluate --alias champion
+
+run-fastapi: install ## Serve the champion on http://127.0.0.1:8000 (docs at /docs)
+	$(RUN) driftloop serve
+
+run-detect: install ## Check the inference log for drift (exit 3 when a retrain is due)
+	$(RUN) driftloop detect
+
+run-retrain: install ## Retrain on the local state folder's data, gate, promote
+	$(RUN) driftloop retrain --model-dir .driftloop/retrain
+
+demo: install ## Run the whole loop locally, from nothing (about 2 minutes)
+	$(RUN) driftloop demo
+
+images: ## Build the driftloop, MLServer and MLflow images (TAG=dev, PLATFORM=linux/amd64)
+	docker build --platform $(PLATFORM) -f docker/driftloop/Dockerfile -t driftloop:$(TAG) .
+	docker build --platform $(PLATFORM) -t driftloop-mlserver:$(TAG) docker/mlserver
+	docker build --platform $(PLATFORM) -t driftloop-mlflow:$(TAG) docker/mlflow
+
+images-push: ## Tag and push the images to $(REGISTRY)
+	for i in driftloop driftloop-mlserver driftloop-mlflow; do \
+	  docker tag $$i:$(TAG) $(REGISTRY)/$$i:$(TAG) && docker push $(REGISTRY)/$$i:$(TAG); done
+
+dev-secrets: ## Write deploy/overlays/dev/secrets/*.env with random values (git-ignored)
+	deploy/overlays/dev/make-secrets.sh
+
+deploy: install ## Apply an overlay to the current kubectl context (OVERLAY=deploy/overlays/dev)
+	$(RUN) kubectl apply -k $(OVERLAY)
+
+manifests: install ## Regenerate the Argo WorkflowTemplate YAML from its Hera code
+	$(RUN) python -m driftloop.cluster.workflow
+
+manifests-check: install ## Render, validate and dry-run every manifest (no cluster needed)
+	$(RUN) python -m driftloop.cluster.check
 
 mlflow-ui: install ## Open MLflow on the local state folder (http://127.0.0.1:5000)
 	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftloop/mlflow.db --host 127.0.0.1 --port 5000

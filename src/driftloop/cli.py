@@ -497,14 +497,70 @@ def reload(
         body = {"error": response.text}
     if response.status_code != 200:
         detail = body.get("error") or body.get("detail") or body
-        err_console.print(f"[bold red]error:[/] reload failed ({response.status_code}): {detail}",
-                          highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] reload failed ({response.status_code}): {detail}", highlight=False
+        )
         raise typer.Exit(1)
     if body.get("changed"):
-        console.print(f"[green]reloaded[/]: v{body.get('previous_version')} -> "
-                      f"v{body.get('serving_version')}")
+        console.print(
+            f"[green]reloaded[/]: v{body.get('previous_version')} -> v{body.get('serving_version')}"
+        )
     else:
         console.print(f"unchanged: serving v{body.get('serving_version')}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    state_dir: Annotated[
+        Path, typer.Option(help="State folder for the demo (wiped first).")
+    ] = Path(".driftloop/demo"),
+    spec: SpecOption = None,
+) -> None:
+    """Run the whole loop locally, from nothing; exit 0 only if it closed."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from driftloop.jobs.demo import run_demo, summary_view
+
+    spec_path = (spec or Path(os.environ.get("DRIFTLOOP_SPEC", "configs/telco.yaml"))).resolve()
+    result = run_demo(state_dir.resolve(), spec_path, console)
+    console.print(summary_view(result))
+    if not result.closed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def status(
+    url: Annotated[
+        str | None,
+        typer.Option(help="A running server's base URL; default: the local state folder."),
+    ] = None,
+    spec: SpecOption = None,
+    rows: Annotated[int, typer.Option(min=1, help="Rows shown per table.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+) -> None:
+    """The loop at a glance: serving model, drift windows, events/retrains/gate, traffic,
+    live quality (what the server's /dashboard page shows)."""
+    import json
+
+    from driftloop.jobs.status import fetch_remote_status, gather_local_status, status_view
+
+    if url:
+        facts = fetch_remote_status(url)
+    else:
+        ctx = Context(spec)
+        try:
+            loaded_spec = ctx.spec
+        except DriftloopError as exc:  # the facts that need no spec are still worth showing
+            err_console.print(f"[yellow]warning:[/] {exc}", highlight=False)
+            loaded_spec = None
+        facts = gather_local_status(ctx.settings, loaded_spec, ctx.store, ctx.tracker)
+    if as_json:
+        console.print_json(json.dumps(facts, default=str))
+    else:
+        console.print(status_view(facts, rows))
 
 
 def main() -> None:

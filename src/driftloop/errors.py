@@ -19,3 +19,7 @@ class NotFoundError(DriftloopError):
     """Something that should exist in the store or registry does not (run an earlier step)."""
 
     exit_code = 2
+
+
+class UnsupportedPipelineError(DriftloopError):
+    """The pipeline is not a shape the compiler knows; serve it through sklearn instead."""

@@ -117,12 +117,15 @@ def deliver_event(
     retries: int = 4,
     timeout_s: float = 5.0,
     backoff_s: float = 0.5,
+    token: str | None = None,
 ) -> int:
     """POST a signed event, retrying on connection errors and 5xx; returns the HTTP status."""
     import httpx
 
     body = encode_event(event)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign_body(body, secret)}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     last = "no attempt"
     for attempt in range(max(retries, 1)):
         try:
@@ -221,6 +224,7 @@ def emit_event(
             secret,
             settings.webhook.retries,
             settings.webhook.timeout_s,
+            token=settings.webhook.token.get_secret_value() if settings.webhook.token else None,
         )
         record_event(store, event.event_id, "delivered", http_status=status)
         return Receipt("accepted", f"delivered to {settings.webhook.url} (HTTP {status})", event)

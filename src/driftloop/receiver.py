@@ -7,6 +7,7 @@ retrain in a background process.
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,10 +25,15 @@ def create_receiver_app(settings: Settings, run_retrain: bool = True) -> FastAPI
     if secret is None:
         raise ValueError("DRIFTLOOP_WEBHOOK__SECRET is required outside development")
     store = ObjectStore.from_settings(settings)
+    token = settings.webhook.token.get_secret_value() if settings.webhook.token else None
     app = FastAPI(title="driftloop event receiver")
 
     @app.post("/drift-detected")
     async def drift_detected(request: Request) -> JSONResponse:
+        if token is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"status": "rejected", "reason": "bad bearer token"}, 401)
         body = await request.body()
         receipt = receive_event(body, request.headers.get(SIGNATURE_HEADER), secret, store)
         payload: dict[str, Any] = {"status": receipt.status, "reason": receipt.reason}

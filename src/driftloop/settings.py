@@ -60,6 +60,8 @@ class WebhookSettings(BaseModel):
     """Webhook URL for drift events (Argo Events EventSource in the cluster); None: local runner."""
     secret: SecretStr | None = None
     """Shared HMAC-SHA256 secret for signing events."""
+    token: SecretStr | None = None
+    """Bearer token the webhook requires (Argo Events EventSource authSecret)."""
     retries: int = 4
     """Attempts to deliver an event before giving up."""
     timeout_s: float = 5.0

@@ -161,7 +161,8 @@ class Tracker:
         """Record a dataset version as an MLflow dataset input of the active run."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            ds = self._mlflow.data.from_pandas(frame, source=uri, name=f"dataset-{version}")
+            from_pandas = self._mlflow.data.from_pandas  # type: ignore[attr-defined]
+            ds = from_pandas(frame, source=uri, name=f"dataset-{version}")
             self._mlflow.log_input(ds, context=context)
 
     def log_pipeline(
@@ -221,7 +222,7 @@ class Tracker:
             name=self.model_name,
             version=str(mv.version),
             run_id=mv.run_id,
-            source=mv.source,
+            source=str(mv.source or ""),
             tags=dict(mv.tags or {}),
             aliases=tuple(getattr(mv, "aliases", ()) or ()),
         )

@@ -167,7 +167,7 @@ def sample_reference(train: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
 def describe_schema(frame: pd.DataFrame, spec: DatasetSpec, classes: list[str]) -> dict[str, Any]:
     """schema.json: feature names, types, categories seen and ranges."""
-    features = []
+    features: list[dict[str, Any]] = []
     for col in spec.numeric_features:
         s = frame[col]
         features.append(
