@@ -242,9 +242,12 @@ def detect(
     """Check production data for drift. Exit 0: no retrain; 3: retrain decided; 2: bad input."""
     import json
 
+    from driftloop.errors import InputError
     from driftloop.jobs.detect import detect_drift, emit_for
 
     ctx = Context(spec)
+    if emit and ctx.settings.effective_webhook_secret() is None:  # fail before the work
+        raise InputError("--emit signs drift events: set DRIFTLOOP_WEBHOOK__SECRET")
     result = detect_drift(
         ctx.settings,
         ctx.spec,

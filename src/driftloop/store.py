@@ -28,6 +28,18 @@ class StoreUnavailableError(OSError):
     """The object store could not be reached."""
 
 
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "cannot reach the store" (botocore's are not OSErrors)."""
+    errors: list[type[BaseException]] = [OSError, ConnectionError]
+    try:
+        from botocore.exceptions import BotoCoreError
+
+        errors.append(BotoCoreError)
+    except ImportError:  # no S3 support installed: only file:// stores
+        pass
+    return tuple(errors)
+
+
 class ObjectStore:
     """Read and write objects under one root URL."""
 
@@ -80,7 +92,7 @@ class ObjectStore:
         """True when the object exists."""
         try:
             return bool(self.fs.exists(self._path(key)))
-        except (OSError, ConnectionError) as exc:
+        except _unreachable_errors() as exc:
             raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
 
     def read_bytes(self, key: str) -> bytes:
@@ -90,7 +102,7 @@ class ObjectStore:
                 return bytes(fh.read())
         except FileNotFoundError as exc:
             raise NotFoundError(f"not in the store: {self.uri(key)}") from exc
-        except (OSError, ConnectionError) as exc:
+        except _unreachable_errors() as exc:
             raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
 
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -109,7 +121,7 @@ class ObjectStore:
                     raise
             else:
                 self.fs.pipe_file(path, data)
-        except (OSError, ConnectionError) as exc:
+        except _unreachable_errors() as exc:
             raise StoreUnavailableError(f"could not write {self.uri(key)}: {exc}") from exc
 
     def delete(self, key: str) -> None:
@@ -126,7 +138,7 @@ class ObjectStore:
             found = self.fs.find(base)
         except FileNotFoundError:
             return []
-        except (OSError, ConnectionError) as exc:
+        except _unreachable_errors() as exc:
             raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
         root = self.root.rstrip("/") + "/"
         keys = []

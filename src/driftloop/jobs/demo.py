@@ -1,0 +1,327 @@
+"""``driftloop demo``: the whole loop, locally, from nothing, with a live timeline.
+
+prepare -> train -> serve (a real uvicorn process) -> normal traffic (no drift decision) ->
+simulated drift -> detect -> signed event -> retrain in the background -> gate -> promote ->
+the server hot-reloads and answers with the new version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+
+@dataclass
+class Step:
+    """One line of the timeline."""
+
+    name: str
+    status: str = "waiting"
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class DemoResult:
+    """What the demo did and whether the loop closed."""
+
+    closed: bool
+    steps: list[Step]
+    state_dir: Path
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class DemoFailed(RuntimeError):
+    """A step of the demo did not do what it should."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Timeline:
+    """The live table of steps."""
+
+    def __init__(self, names: list[str], console: Console) -> None:
+        self.steps = [Step(n) for n in names]
+        self.console = console
+        self.started = time.perf_counter()
+        self.live = Live(self.render(), console=console, refresh_per_second=4,
+                         transient=False)
+
+    def render(self) -> Table:
+        table = Table(title="driftloop demo", expand=False)
+        table.add_column("#", justify="right")
+        table.add_column("step")
+        table.add_column("status")
+        table.add_column("s", justify="right")
+        table.add_column("detail", overflow="fold", max_width=70)
+        colors = {"done": "green", "running": "yellow", "failed": "red", "waiting": "dim"}
+        for i, s in enumerate(self.steps, 1):
+            table.add_row(str(i), s.name, Text(s.status, style=colors.get(s.status, "")),
+                          f"{s.seconds:.1f}" if s.seconds else "", s.detail)
+        return table
+
+    def run(self, index: int, fn: Callable[[], str]) -> None:
+        step = self.steps[index]
+        step.status = "running"
+        self.live.update(self.render())
+        t0 = time.perf_counter()
+        try:
+            step.detail = fn()
+            step.status = "done"
+        except Exception as exc:
+            step.status, step.detail = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            step.seconds = time.perf_counter() - t0
+            self.live.update(self.render())
+
+
+STEPS = [
+    "prepare the telco data set",
+    "train candidates, register champion",
+    "start the prediction service",
+    "send normal traffic",
+    "detect: normal traffic",
+    "simulate drift (numerical_shift)",
+    "detect + emit signed event",
+    "retrain in the background + gate",
+    "hot reload: server answers with new version",
+]
+
+
+def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: int = 600,
+             drift_rows: int = 1000, timeout_s: float = 240.0) -> DemoResult:
+    """Run the loop end to end; DemoResult.closed is True only if the new champion serves."""
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True)
+    env = {
+        "DRIFTLOOP_STATE_DIR": str(state_dir),
+        "DRIFTLOOP_SPEC": str(spec_path),
+        "DRIFTLOOP_SERVER__RELOAD_INTERVAL_S": "1",
+        "DRIFTLOOP_SERVER__LOG_FLUSH_INTERVAL_S": "0.5",
+        "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": "0",  # the demo runs detect itself, visibly
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    os.environ.update(env)
+    from driftloop.events import read_events
+    from driftloop.jobs.detect import detect_drift, emit_for
+    from driftloop.jobs.prepare import prepare_dataset
+    from driftloop.jobs.train import train_models
+    from driftloop.settings import Settings
+    from driftloop.spec import load_spec
+    from driftloop.store import ObjectStore
+    from driftloop.tracking import Tracker
+
+    settings = Settings()
+    spec = load_spec(spec_path)
+    store = ObjectStore.from_settings(settings)
+    tracker = Tracker(settings, store)
+    token = settings.effective_admin_token()
+    auth = {"Authorization": f"Bearer {token}"}
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    facts: dict[str, Any] = {"base_url": base}
+    timeline = Timeline(STEPS, console)
+    server: subprocess.Popen[bytes] | None = None
+    client = httpx.Client(base_url=base, timeout=60)
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - progress bars off in the live view
+
+    def prepare() -> str:
+        r = prepare_dataset(spec, store)
+        facts["dataset_version"] = r.version
+        return f"dataset {r.version}: " + ", ".join(f"{k} {v}" for k, v in r.rows.items())
+
+    def train() -> str:
+        r = train_models(spec, store, tracker, console=quiet)
+        facts["champion_before"] = r.registered.version
+        facts["train_score"] = r.comparison["new_score"]
+        return (f"{len(r.candidates)} candidates; best {r.best}, v{r.registered.version} "
+                f"test {spec.metric} {r.comparison['new_score']:.4f}")
+
+    def start() -> str:
+        nonlocal server
+        logs = state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "driftloop", "serve", "--port", str(port)],
+            stdout=(logs / "server.log").open("ab"), stderr=subprocess.STDOUT,
+            env={**os.environ, **env})
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if server.poll() is not None:
+                raise DemoFailed(f"server exited ({server.returncode}); see {logs}/server.log")
+            try:
+                if client.get("/health/ready").status_code == 200:
+                    model = client.get("/model").json()
+                    return f"{base}  serving v{model.get('version')} ({model.get('fast_path')})"
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise DemoFailed("server not ready after 90 s")
+
+    def normal() -> str:
+        from driftloop.datasets import open_dataset
+
+        rows = open_dataset(store, facts["dataset_version"]).frame("test").head(normal_rows)
+        records = rows[list(spec.features)].astype(object).where(rows.notna(), None)
+        sent = 0
+        for rec in records.to_dict(orient="records"):
+            resp = client.post("/predict", json=rec)
+            if resp.status_code != 200:
+                raise DemoFailed(f"/predict answered {resp.status_code}: {resp.text[:200]}")
+            sent += 1
+        _wait_logged(store, sent)
+        return f"{sent} requests to /predict, all 200, logged"
+
+    def detect_normal() -> str:
+        r = detect_drift(settings, spec, store, tracker)
+        if r.retrain:
+            raise DemoFailed("normal traffic was judged drifted: " + r.reason)
+        facts["report_normal"] = r.report_uri
+        assert r.summary is not None
+        return f"drift share {r.summary.drift_share:.0%} -> no retrain"
+
+    def simulate() -> str:
+        before = _logged_rows(store)
+        resp = client.post("/simulate-drift", json={"drift_type": "numerical_shift",
+                                                    "n": drift_rows}, headers=auth)
+        if resp.status_code != 200:
+            raise DemoFailed(f"/simulate-drift answered {resp.status_code}: {resp.text[:200]}")
+        body = resp.json()
+        _wait_logged(store, before + body["sent"])
+        return f"{body['sent']} drifted requests predicted and logged, {body['feedback']} labels"
+
+    def detect_drifted() -> str:
+        r = detect_drift(settings, spec, store, tracker, window_rows=drift_rows)
+        if not r.retrain:
+            raise DemoFailed("drift not detected: " + r.reason)
+        receipt = emit_for(r, settings, store, source="demo")
+        assert receipt is not None and receipt.event is not None
+        facts["event_id"] = receipt.event.event_id
+        facts["report_drift"] = r.report_uri
+        assert r.summary is not None
+        return (f"drifted: {', '.join(r.summary.drifted_features)}; event "
+                f"{receipt.event.event_id[:8]} {receipt.status}")
+
+    def retrain() -> str:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            record = next((e for e in read_events(store) if e.get("event_id") ==
+                           facts["event_id"]), None)
+            status = (record or {}).get("status", "")
+            if status in {"retrain-promoted", "retrain-rejected", "retrain-failed",
+                          "retrain-trained", "retrain-skipped"}:
+                result = (record or {}).get("history", [{}])[-1].get("result", {})
+                gate = result.get("gate") or {}
+                facts["gate"] = gate
+                facts["challenger"] = result.get("challenger_version")
+                if status != "retrain-promoted":
+                    raise DemoFailed(f"{status}: {result.get('reason') or record}")
+                return (f"challenger v{result.get('challenger_version')} "
+                        f"{gate.get('challenger_score', 0):.4f} vs champion "
+                        f"v{gate.get('champion_version')} {gate.get('champion_score', 0):.4f} "
+                        f"on {gate.get('evaluation_rows')} rows -> promoted")
+            time.sleep(0.5)
+        raise DemoFailed(f"retrain did not finish in {timeout_s:.0f} s; see {state_dir}/logs")
+
+    def reload() -> str:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            model = client.get("/model").json()
+            if str(model.get("version")) == str(facts["challenger"]):
+                first = open_first_record(store, facts["dataset_version"], spec)
+                answer = client.post("/predict", json=first).json()
+                if str(answer.get("model_version")) != str(facts["challenger"]):
+                    raise DemoFailed(f"/predict still answers v{answer.get('model_version')}")
+                facts["served_after"] = answer.get("model_version")
+                return f"/predict answers with v{answer.get('model_version')}"
+            time.sleep(0.5)
+        raise DemoFailed("server did not reload the new champion in 60 s")
+
+    closed = False
+    try:
+        with timeline.live:
+            for i, fn in enumerate([prepare, train, start, normal, detect_normal, simulate,
+                                    detect_drifted, retrain, reload]):
+                timeline.run(i, fn)
+        closed = True
+    except Exception as exc:  # any failure ends the demo; the timeline shows which step
+        facts["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    facts["total_seconds"] = time.perf_counter() - timeline.started
+    return DemoResult(closed, timeline.steps, state_dir, facts)
+
+
+def open_first_record(store: Any, dataset_version: str, spec: Any) -> dict[str, Any]:
+    """One test-split record as a /predict body."""
+    from driftloop.datasets import open_dataset
+
+    row = open_dataset(store, dataset_version).frame("test").head(1)[list(spec.features)]
+    return dict(row.astype(object).where(row.notna(), None).iloc[0].to_dict())
+
+
+def _logged_rows(store: Any) -> int:
+    from driftloop.production_data import read_inference_log
+
+    return len(read_inference_log(store))
+
+
+def _wait_logged(store: Any, rows: int, timeout_s: float = 30.0) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if _logged_rows(store) >= rows:
+            return
+        time.sleep(0.3)
+    raise DemoFailed(f"inference log has fewer than {rows} rows after {timeout_s:.0f} s")
+
+
+def summary_view(result: DemoResult) -> Group:
+    """The closing table: what happened, timings, where to look."""
+    table = Table(title="what happened")
+    table.add_column("step")
+    table.add_column("s", justify="right")
+    table.add_column("outcome")
+    for s in result.steps:
+        table.add_row(s.name, f"{s.seconds:.1f}", s.detail if s.status == "done" else s.status)
+    f = result.facts
+    lines = [
+        Text(f"loop closed: {'yes' if result.closed else 'NO'} in {f['total_seconds']:.0f} s",
+             style="bold green" if result.closed else "bold red"),
+    ]
+    if "error" in f:
+        lines.append(Text(f"error: {f['error']}", style="red"))
+    for key, label in (("report_normal", "report, normal traffic"),
+                       ("report_drift", "report, drifted traffic")):
+        if f.get(key):
+            lines.append(Text(f"{label}: {f[key]}"))
+    db = result.state_dir / "mlflow.db"
+    lines.append(Text(f"MLflow: uv run mlflow ui --backend-store-uri sqlite:///{db} "
+                      "--port 5000  (then http://127.0.0.1:5000)"))
+    lines.append(Text(f"logs: {result.state_dir}/logs"))
+    return Group(table, *lines)

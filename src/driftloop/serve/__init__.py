@@ -1,0 +1,1 @@
+"""The prediction service: a FastAPI app (``create_app``) serving the registered champion."""

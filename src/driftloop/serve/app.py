@@ -1,0 +1,220 @@
+"""``create_app(settings)``: the FastAPI app that serves the registered champion.
+
+The factory builds the service objects (store, registry client, model holder, prediction
+log, metrics) and wires the routers; nothing is loaded or started until the lifespan runs:
+then the champion is loaded (the app starts unready if it cannot be), the prediction-log
+flusher starts (uploading any spool left behind) and the reload watcher starts. On shutdown
+the log is flushed (or spooled) before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+import driftloop
+from driftloop.errors import InputError
+from driftloop.serve.api_models import V2InferenceRequest
+from driftloop.serve.inference import Inference, ModelNotReadyError
+from driftloop.serve.model_holder import ModelHolder
+from driftloop.serve.monitor import DriftGauges, DriftMonitor
+from driftloop.serve.prediction_log import PredictionLog
+from driftloop.serve.routes import (
+    admin,
+    dashboard,
+    drift,
+    feedback,
+    health,
+    metrics,
+    model,
+    predict,
+    simulate,
+    v2,
+)
+from driftloop.serve.spool import SegmentWriter
+from driftloop.serve.telemetry import MetricsMiddleware, Telemetry
+from driftloop.settings import Settings
+
+log = logging.getLogger("driftloop.serve")
+MIN_PRODUCTION_TOKEN_CHARS = 16
+LOG_LEVEL_ENV = "DRIFTLOOP_LOG_LEVEL"
+"""Log level of the driftloop logger in server workers (set by ``driftloop serve``)."""
+
+DESCRIPTION = """\
+Serves the registered **champion** of the driftloop model registry. Request fields are
+generated from the schema of the champion's dataset version. Every prediction is logged to
+the object store (`inference/…`) for drift detection; `/feedback` stores true labels.
+Admin routes (`/admin/reload`, `/feedback`, `/simulate-drift`) need
+`Authorization: Bearer <admin token>`.
+"""
+
+
+class ServeConfigError(InputError):
+    """Settings the server refuses to start with (exit code 2)."""
+
+
+def check_serve_settings(settings: Settings) -> None:
+    """Refuse admin endpoints without a usable token outside development."""
+    if not settings.server.admin_endpoints:
+        return
+    token = settings.effective_admin_token()
+    if token is None:
+        raise ServeConfigError(
+            f"DRIFTLOOP_ENV={settings.env}: the admin endpoints (/admin/reload, /feedback, "
+            "/simulate-drift) need a token. Set DRIFTLOOP_ADMIN_TOKEN (e.g. `openssl rand "
+            "-hex 24`), or turn them off with DRIFTLOOP_SERVER__ADMIN_ENDPOINTS=false."
+        )
+    if settings.env != "development" and len(token) < MIN_PRODUCTION_TOKEN_CHARS:
+        raise ServeConfigError(
+            f"DRIFTLOOP_ADMIN_TOKEN is {len(token)} characters; outside development it must "
+            f"have at least {MIN_PRODUCTION_TOKEN_CHARS} (e.g. `openssl rand -hex 24`)."
+        )
+
+
+def _custom_openapi(app: FastAPI, holder: ModelHolder) -> Any:
+    """OpenAPI with the serving model's generated request models (rebuilt after a reload)."""
+    model = holder.current
+    version = model.version if model is not None else None
+    if app.openapi_schema is not None and app.state.openapi_model_version == version:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    ref = "#/components/schemas/{model}"
+    extra: list[Any] = [V2InferenceRequest]
+    if model is not None:
+        extra += [model.requests.record, model.requests.batch]
+    else:
+        placeholder = {"type": "object", "description": "No model loaded yet: fields appear "
+                       "here once the champion is serving."}  # fmt: skip
+        components["PredictRequest"] = placeholder
+        components["PredictBatchRequest"] = placeholder
+    for m in extra:
+        js = m.model_json_schema(ref_template=ref)
+        components.update(js.pop("$defs", {}))
+        components[m.__name__] = js
+    app.openapi_schema = schema
+    app.state.openapi_model_version = version
+    return schema
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app from settings (nothing loads until the app starts)."""
+    from driftloop.store import ObjectStore
+    from driftloop.tracking import Tracker
+
+    check_serve_settings(settings)
+    telemetry = Telemetry()
+    store = ObjectStore.from_settings(settings)
+    tracker = Tracker(settings, store)
+    server = settings.server
+    holder = ModelHolder(
+        tracker, store, telemetry, max_batch=server.max_batch,
+        reload_interval_s=server.reload_interval_s,
+    )  # fmt: skip
+    writer = SegmentWriter(store, settings.spool_dir)
+    prediction_log = PredictionLog(
+        writer, telemetry, max_rows=server.log_buffer_rows, flush_rows=server.log_flush_rows,
+        flush_interval_s=server.log_flush_interval_s,
+    )  # fmt: skip
+    inference = Inference(holder, prediction_log, writer, telemetry)
+    # drift checks run in a worker thread after flushes, never on the request path
+    monitor = DriftMonitor(
+        settings, store, tracker, server.monitor_every_rows, gauges=DriftGauges(telemetry.registry)
+    )
+    prediction_log.add_flush_listener(monitor.on_flush)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        outcome = await holder.check_async()
+        if outcome.serving_version is None:
+            log.error(
+                "no model loaded at start-up; not ready until one loads",
+                extra={"error": outcome.error},
+            )
+        # The imported libraries and the model are long-lived: keep them out of the
+        # garbage collector's full collections, whose pauses show up as p99 latency.
+        # (Only at start-up: a model swapped out later is then freed as usual.)
+        gc.freeze()
+        prediction_log.start()
+        watcher = None
+        if server.reload_interval_s > 0:
+            watcher = asyncio.get_running_loop().create_task(holder.watch(), name="reload")
+        log.info(
+            "serving",
+            extra={
+                "model_version": outcome.serving_version,
+                "pid": os.getpid(),
+                "store": store.url,
+            },
+        )
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            result = await prediction_log.close()
+            log.info(
+                "prediction log flushed",
+                extra={"written_rows": result.written_rows, "spooled_rows": result.spooled_rows},
+            )
+
+    app = FastAPI(
+        title="driftloop prediction service",
+        version=driftloop.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's native OpenTelemetry hook checks its providers on every request; the
+        # service exports Prometheus metrics (/metrics) instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    app.state.telemetry = telemetry
+    app.state.store = store
+    app.state.tracker = tracker
+    app.state.holder = holder
+    app.state.prediction_log = prediction_log
+    app.state.inference = inference
+    app.state.monitor = monitor
+    app.state.openapi_model_version = None
+    app.add_middleware(MetricsMiddleware, telemetry=telemetry)
+
+    @app.exception_handler(ModelNotReadyError)
+    async def _not_ready(request: Request, exc: ModelNotReadyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    for router in (
+        predict.router, v2.router, health.router, model.router, metrics.router, drift.router,
+        dashboard.router,
+    ):  # fmt: skip
+        app.include_router(router)
+    if server.admin_endpoints:
+        for router in (admin.router, feedback.router, simulate.router):
+            app.include_router(router)
+    app.openapi = lambda: _custom_openapi(app, holder)  # type: ignore[method-assign]
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn's factory in each worker: settings and logging from the environment."""
+    from driftloop.logs import configure_logging
+
+    # One OpenMP thread per worker (PITFALLS: LightGBM's threads fight over the cores);
+    # LightGBM is imported later, with the model, so this still takes effect.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    settings = Settings()
+    level = os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
+    configure_logging(settings.json_logs, logging.getLevelNamesMapping().get(level, logging.INFO))
+    return create_app(settings)

@@ -1,0 +1,75 @@
+"""Dependencies of the route handlers, as ``Annotated`` aliases in one place.
+
+The objects live on ``app.state`` (built by ``create_app``); the getters are ``async`` so
+FastAPI calls them inline instead of in its thread pool.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from driftloop.serve.inference import Inference
+from driftloop.serve.model_holder import ModelHolder
+from driftloop.serve.prediction_log import PredictionLog
+from driftloop.serve.telemetry import Telemetry
+from driftloop.settings import Settings
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="The admin token (DRIFTLOOP_ADMIN_TOKEN) as `Authorization: Bearer <token>`.",
+)
+
+
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was built from."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def get_inference(request: Request) -> Inference:
+    """The predict path."""
+    return request.app.state.inference  # type: ignore[no-any-return]
+
+
+async def get_holder(request: Request) -> ModelHolder:
+    """The model holder."""
+    return request.app.state.holder  # type: ignore[no-any-return]
+
+
+async def get_prediction_log(request: Request) -> PredictionLog:
+    """The prediction log."""
+    return request.app.state.prediction_log  # type: ignore[no-any-return]
+
+
+async def get_telemetry(request: Request) -> Telemetry:
+    """The metrics."""
+    return request.app.state.telemetry  # type: ignore[no-any-return]
+
+
+async def require_admin(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """401 without a bearer token, 403 with a wrong one (constant-time comparison)."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "admin token required: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    expected = settings.effective_admin_token()
+    given = credentials.credentials.encode()
+    if expected is None or not hmac.compare_digest(given, expected.encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin token does not match")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+InferenceDep = Annotated[Inference, Depends(get_inference)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
+TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
+AdminDep = Depends(require_admin)
+"""Use as ``dependencies=[AdminDep]`` on admin routers."""

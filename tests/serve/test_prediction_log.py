@@ -1,0 +1,147 @@
+"""The prediction log in-process: segments and their schema, the bound, layout changes,
+listeners, and the spool (a store on a closed port, then a working one)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from driftloop.production_data import new_segment_id, read_inference_log
+from driftloop.serve.prediction_log import LogLayout, PredictionLog
+from driftloop.serve.spool import SegmentWriter
+from driftloop.serve.telemetry import Telemetry
+from driftloop.settings import Settings
+from driftloop.store import ObjectStore
+
+from ..conftest import free_port
+
+LAYOUT = LogLayout((("tenure", "numeric"), ("contract", "categorical")), classification=True)
+
+
+def row(i: int, ts: float | None = None, layout_extra: tuple = ()) -> tuple:
+    return (
+        f"id-{i}",
+        ts or time.time(),
+        "3",
+        "api",
+        float(i),
+        "One year",
+        *layout_extra,
+        "No",
+        0.25,
+    )
+
+
+def make_log(tmp_path: Path, store: ObjectStore | None = None, **kwargs) -> PredictionLog:
+    store = store or ObjectStore((tmp_path / "store").as_uri())
+    options = {"max_rows": 1000, "flush_rows": 100, "flush_interval_s": 60.0} | kwargs
+    return PredictionLog(SegmentWriter(store, tmp_path / "spool"), Telemetry(), **options)
+
+
+def test_flush_writes_one_segment_with_the_documented_schema(tmp_path):
+    log = make_log(tmp_path)
+    log.append(LAYOUT, row(0))
+    log.append(LAYOUT, ("id-1", time.time(), "3", "simulate", None, None, "Yes", 0.75))
+    result = log.flush()
+    assert result.written_rows == 2 and result.spooled_rows == 0
+    (key,) = result.segments
+    assert key.startswith("inference/") and key.endswith(".parquet")
+    table = pq.read_table(tmp_path / "store" / key)
+    assert [f"{f.name}:{f.type}" for f in table.schema] == [
+        "request_id:string", "ts:timestamp[us, tz=UTC]", "model_version:string",
+        "source:string", "tenure:double", "contract:string", "prediction:string",
+        "probability:double",
+    ]  # fmt: skip
+    frame = read_inference_log(ObjectStore((tmp_path / "store").as_uri()))
+    assert frame["request_id"].tolist() == ["id-0", "id-1"]
+    assert frame["tenure"].isna().tolist() == [False, True]
+    assert frame["contract"].tolist() == ["One year", None]
+    assert log.flush().segments == ()  # nothing buffered: nothing written
+
+
+def test_a_full_buffer_drops_rows_and_counts_them(tmp_path):
+    log = make_log(tmp_path, max_rows=10)
+    accepted = [log.append(LAYOUT, row(i)) for i in range(12)]
+    assert accepted == [True] * 10 + [False] * 2
+    assert log.extend(LAYOUT, [row(i) for i in range(5)]) == 0
+    assert log.dropped == 7
+    assert log.telemetry.log_rows_dropped._value.get() == 7
+    assert log.flush().written_rows == 10
+    assert log.extend(LAYOUT, [row(i) for i in range(15)]) == 10
+
+
+def test_a_new_layout_cuts_the_segment(tmp_path):
+    other = LogLayout((("tenure", "numeric"), ("contract", "categorical"),
+                       ("score", "numeric")), classification=True)  # fmt: skip
+    log = make_log(tmp_path)
+    log.append(LAYOUT, row(0))
+    log.append(LogLayout(LAYOUT.features, True), row(1))  # equal layout: same segment
+    log.append(other, row(2, layout_extra=(1.5,)))
+    result = log.flush()
+    assert result.written_rows == 3 and len(result.segments) == 2
+    frame = read_inference_log(ObjectStore((tmp_path / "store").as_uri()))
+    assert frame["score"].isna().tolist() == [True, True, False]
+
+
+def test_background_flush_by_size_and_listeners(tmp_path):
+    log = make_log(tmp_path, flush_rows=5, flush_interval_s=60.0)
+    heard: list[int] = []
+    log.add_flush_listener(heard.append)
+    log.add_flush_listener(lambda rows: 1 / 0)  # a broken listener changes nothing
+
+    async def scenario() -> None:
+        log.start()
+        log.extend(LAYOUT, [row(i) for i in range(5)])
+        for _ in range(100):
+            if heard:
+                break
+            await asyncio.sleep(0.05)
+        log.append(LAYOUT, row(99))
+        await log.close()  # the rest is written on close
+
+    asyncio.run(scenario())
+    assert heard == [5, 1]
+
+
+def test_store_down_spools_then_uploads_when_it_returns(tmp_path):
+    closed = Settings(
+        state_dir=tmp_path / "state", store_url="s3://nowhere/prefix",
+        s3={"endpoint_url": f"http://127.0.0.1:{free_port()}", "access_key_id": "testing",
+            "secret_access_key": "testing"},
+    )  # fmt: skip
+    log = make_log(tmp_path, store=ObjectStore.from_settings(closed))
+    log.extend(LAYOUT, [row(i) for i in range(4)])
+    result = log.flush()
+    assert result.spooled_rows == 4 and result.written_rows == 0
+    spool = log.writer.spooled()
+    assert [p.relative_to(tmp_path / "spool").as_posix() for p in spool] == list(result.segments)
+
+    log.writer.store = ObjectStore((tmp_path / "store").as_uri())  # the store is back
+    log.append(LAYOUT, row(10))
+    result = log.flush()
+    assert result.written_rows == 5 and not log.writer.spooled()
+    frame = read_inference_log(log.writer.store)
+    assert sorted(frame["request_id"]) == ["id-0", "id-1", "id-10", "id-2", "id-3"]
+    assert log.telemetry.log_rows_spooled._value.get() == 4
+    assert log.telemetry.log_rows_written._value.get() == 5
+
+
+def test_segment_ids_are_unique_and_name_the_process():
+    import os
+
+    ids = [new_segment_id() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    assert all(f"-p{os.getpid()}-" in i for i in ids)
+    assert ids == sorted(ids)  # time first, then a counter: chronological
+
+
+@pytest.mark.parametrize("bad", [("id", time.time(), "3", "api", "not a number", "x", "No", 0.1)])
+def test_a_row_that_cannot_be_written_is_dropped_and_counted(tmp_path, bad):
+    log = make_log(tmp_path)
+    log.append(LAYOUT, bad)
+    assert log.flush().written_rows == 0
+    assert log.dropped == 1

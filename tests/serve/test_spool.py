@@ -1,0 +1,104 @@
+"""The object store goes away mid-traffic (the moto S3 server is stopped) and comes back
+on the same port: predictions never fail, segments spool to disk, then reach the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..conftest import MotoServer
+from .conftest import TrainedState, sample_records, serve_env, wait_until
+
+pytestmark = pytest.mark.e2e
+BUCKET = "spool-test"
+
+
+def s3_store(moto: MotoServer):
+    from driftloop.settings import Settings
+    from driftloop.store import ObjectStore
+
+    env = moto.env(BUCKET)
+    settings = Settings(
+        store_url=env["DRIFTLOOP_STORE_URL"],
+        s3={"endpoint_url": moto.endpoint, "access_key_id": "testing",
+            "secret_access_key": "testing"},
+    )  # fmt: skip
+    return ObjectStore.from_settings(settings)
+
+
+def copy_datasets(trained_state: TrainedState, moto: MotoServer) -> None:
+    """The champion's dataset files into the bucket (the registry stays on local SQLite)."""
+    store = s3_store(moto)
+    root = trained_state.state_dir / "store"
+    for path in sorted((root / "datasets").rglob("*")):
+        if path.is_file():
+            store.write_bytes(path.relative_to(root).as_posix(), path.read_bytes())
+
+
+def logged_ids(moto: MotoServer) -> set[str]:
+    from driftloop.production_data import read_inference_log
+
+    return set(read_inference_log(s3_store(moto))["request_id"])
+
+
+def spooled(state_dir: Path) -> list[Path]:
+    return sorted((state_dir / "spool").rglob("*.parquet"))
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split(" ")[1])
+    return 0.0
+
+
+def test_segments_spool_while_the_store_is_down_and_upload_when_it_returns(
+    server_factory, trained_state: TrainedState, tmp_path: Path
+):
+    moto = MotoServer(tmp_path)
+    moto.start()
+    try:
+        moto.make_bucket(BUCKET)
+        copy_datasets(trained_state, moto)
+        state_dir = tmp_path / "server-state"
+        env = {
+            **serve_env(trained_state, log_flush_interval_s=0.3, reload_interval_s=0),
+            **moto.env(BUCKET),
+            "DRIFTLOOP_STATE_DIR": str(state_dir),
+            "DRIFTLOOP_MLFLOW_TRACKING_URI": trained_state.tracking_uri,
+        }
+        server = server_factory(env)
+        records, _ = sample_records(trained_state, 60)
+        with server.client() as c:
+            first = [c.post("/predict", json=r).json()["request_id"] for r in records[:20]]
+            wait_until(lambda: set(first) <= logged_ids(moto) or None, 60)
+
+            moto.stop()  # the store is gone (moto keeps everything in memory)
+            while_down = []
+            for r in records[20:]:
+                answer = c.post("/predict", json=r)
+                assert answer.status_code == 200
+                while_down.append(answer.json()["request_id"])
+            wait_until(lambda: spooled(state_dir) or None, 60)
+
+            def spooled_rows() -> str | None:
+                text = c.get("/metrics").text
+                done = metric(text, "driftloop_inference_log_rows_spooled_total") >= 40
+                return text if done else None
+
+            text = wait_until(spooled_rows, 60)
+            assert metric(text, "driftloop_inference_log_rows_dropped_total") == 0
+
+            moto.start()  # back on the same port, empty
+            moto.make_bucket(BUCKET)
+            wait_until(lambda: not spooled(state_dir) or None, 120)
+            assert set(while_down) <= logged_ids(moto)
+            text = c.get("/metrics").text
+            assert metric(text, "driftloop_inference_log_rows_written_total") >= 60
+            assert metric(text, "driftloop_inference_log_spooled_segments") == 0
+        assert server.stop(), server.log()
+        assert "spooling segment" in server.log()
+        assert "uploaded spooled segments" in server.log()
+    finally:
+        moto.stop()
