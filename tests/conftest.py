@@ -115,13 +115,18 @@ def state_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the real `driftloop` command in a subprocess, as a user would."""
     full_env = {**os.environ, **env, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "driftloop", *args],
-        env=full_env, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+        env=full_env,
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -132,10 +137,12 @@ def light_spec_data() -> dict:
     data = yaml.safe_load(TELCO_SPEC.read_text())
     data["source"] = str(TELCO)
     data["candidates"] = [
-        {"name": "logistic_regression", "kind": "logistic_regression",
-         "params": {"max_iter": 500}},
-        {"name": "lightgbm", "kind": "lightgbm",
-         "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1, "random_state": 1}},
+        {"name": "logistic_regression", "kind": "logistic_regression", "params": {"max_iter": 500}},
+        {
+            "name": "lightgbm",
+            "kind": "lightgbm",
+            "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1, "random_state": 1},
+        },
     ]
     return data
 
@@ -156,8 +163,9 @@ def trained_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture()
-def trained_env(trained_state: dict[str, str], tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def trained_env(
+    trained_state: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """A private copy of the trained state for one test (its registry and store are its own)."""
     src = Path(trained_state["DRIFTLOOP_STATE_DIR"])
     dst = tmp_path / "state"

@@ -27,10 +27,16 @@ def test_prepare_train_evaluate_on_telco(tmp_path):
     (version_dir,) = (state / "store" / "datasets").glob("*/manifest.json")
     version = version_dir.parent.name
     manifest = json.loads(version_dir.read_text())
-    assert set(manifest["files"]) == {"train.parquet", "valid.parquet", "test.parquet",
-                                      "reference.parquet"}
-    assert sum(manifest["files"][f"{s}.parquet"]["rows"] for s in ("train", "valid", "test")) \
+    assert set(manifest["files"]) == {
+        "train.parquet",
+        "valid.parquet",
+        "test.parquet",
+        "reference.parquet",
+    }
+    assert (
+        sum(manifest["files"][f"{s}.parquet"]["rows"] for s in ("train", "valid", "test"))
         == manifest["cleaning"]["rows_out"]
+    )
     mtimes = {p: p.stat().st_mtime_ns for p in version_dir.parent.iterdir()}
 
     again = run_cli(["prepare"], env)
@@ -102,8 +108,7 @@ def test_bad_input_exit_2_and_nothing_written(tmp_path, case, message):
     elif case == "unknown_key":
         spec = write_spec(tmp_path, TELCO, candidatess=[])
     else:
-        spec = write_spec(tmp_path, corrupt(
-            tmp_path, lambda f: f.assign(monthly_charges="lots")))
+        spec = write_spec(tmp_path, corrupt(tmp_path, lambda f: f.assign(monthly_charges="lots")))
     env = {"DRIFTLOOP_STATE_DIR": str(tmp_path / "state")}
     result = run_cli(["prepare", "--spec", str(spec)], env)
     assert result.returncode == 2, (result.stdout, result.stderr)

@@ -19,8 +19,9 @@ def test_no_drift_on_held_out_rows_exit_0(trained_env, tmp_path):
     current = tmp_path / "current.parquet"
     split_of(trained_env, "test").to_parquet(current)
     out = tmp_path / "summary.json"
-    result = run_cli(["detect", "--current-data-path", str(current), "--output", str(out)],
-                     trained_env)
+    result = run_cli(
+        ["detect", "--current-data-path", str(current), "--output", str(out)], trained_env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "decision: no retrain" in result.stdout
     summary = json.loads(out.read_text())
@@ -35,10 +36,12 @@ def test_numerical_shift_exit_3_with_report_and_event(trained_env, tmp_path):
     current = tmp_path / "current.parquet"
     frame.to_parquet(current)
     out = tmp_path / "summary.json"
-    env = dict(trained_env, DRIFTLOOP_WEBHOOK__URL="http://127.0.0.1:9/closed",
-               DRIFTLOOP_WEBHOOK__RETRIES="1")
-    result = run_cli(["detect", "--current-data-path", str(current), "--output", str(out)],
-                     env)
+    env = dict(
+        trained_env,
+        DRIFTLOOP_WEBHOOK__URL="http://127.0.0.1:9/closed",
+        DRIFTLOOP_WEBHOOK__RETRIES="1",
+    )
+    result = run_cli(["detect", "--current-data-path", str(current), "--output", str(out)], env)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "decision: retrain" in result.stdout
     summary = json.loads(out.read_text())
@@ -53,7 +56,6 @@ def test_numerical_shift_exit_3_with_report_and_event(trained_env, tmp_path):
 
 
 def test_missing_current_file_is_exit_2(trained_env, tmp_path):
-    result = run_cli(["detect", "--current-data-path", str(tmp_path / "none.parquet")],
-                     trained_env)
+    result = run_cli(["detect", "--current-data-path", str(tmp_path / "none.parquet")], trained_env)
     assert result.returncode == 2
     assert "data file not found" in result.stderr

@@ -20,9 +20,12 @@ def test_only_one_holder_until_release(tmp_path):
 def test_stale_lease_is_taken_over(tmp_path):
     store = ObjectStore((tmp_path / "s").as_uri())
     # a crashed holder left a lease that expired a minute ago
-    store.write_bytes(lease_key("retrain"), json.dumps(
-        {"holder": "crashed", "acquired_at": time.time() - 700,
-         "expires_at": time.time() - 60}).encode())
+    store.write_bytes(
+        lease_key("retrain"),
+        json.dumps(
+            {"holder": "crashed", "acquired_at": time.time() - 700, "expires_at": time.time() - 60}
+        ).encode(),
+    )
     lease = acquire_lease(store, "retrain", ttl_s=60, holder="new")
     assert lease is not None
     assert lease.took_over["holder"] == "crashed"

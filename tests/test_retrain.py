@@ -53,8 +53,16 @@ def test_challenger_worse_than_champion_is_not_promoted(trained_env, tmp_path):
     spec_path.write_text(yaml.safe_dump(spec))
     env = dict(trained_env, DRIFTLOOP_SPEC=str(spec_path))
     before = champion(env)
-    result = run_cli(["retrain", "--model-dir", str(tmp_path / "m"), "--current-data-path",
-                      labelled_file(env, tmp_path, noise, "noise.parquet")], env)
+    result = run_cli(
+        [
+            "retrain",
+            "--model-dir",
+            str(tmp_path / "m"),
+            "--current-data-path",
+            labelled_file(env, tmp_path, noise, "noise.parquet"),
+        ],
+        env,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads((tmp_path / "m" / "retrain-result.json").read_text())
     assert out["status"] == "rejected", out
@@ -67,25 +75,39 @@ def test_challenger_worse_than_champion_is_not_promoted(trained_env, tmp_path):
     client = mlflow.MlflowClient(f"sqlite:///{env['DRIFTLOOP_STATE_DIR']}/mlflow.db")
     tags = client.get_model_version("driftloop-model", out["challenger_version"]).tags
     assert tags["gate_promote"] == "False"
-    assert str(client.get_model_version_by_alias("driftloop-model", "challenger").version) == \
-        out["challenger_version"]
+    assert (
+        str(client.get_model_version_by_alias("driftloop-model", "challenger").version)
+        == out["challenger_version"]
+    )
 
 
 def test_live_lease_skips_and_stale_lease_is_taken_over(trained_env, tmp_path):
     store = store_of(trained_env)
     valid = split_of(trained_env, "valid")
     data = labelled_file(trained_env, tmp_path, valid, "valid.parquet")
-    store.write_json(lease_key("retrain"), {"holder": "other", "acquired_at": time.time(),
-                                            "expires_at": time.time() + 600})
-    busy = run_cli(["retrain", "--model-dir", str(tmp_path / "a"),
-                    "--current-data-path", data], trained_env)
+    store.write_json(
+        lease_key("retrain"),
+        {"holder": "other", "acquired_at": time.time(), "expires_at": time.time() + 600},
+    )
+    busy = run_cli(
+        ["retrain", "--model-dir", str(tmp_path / "a"), "--current-data-path", data], trained_env
+    )
     assert busy.returncode == 0, busy.stderr
-    assert json.loads((tmp_path / "a" / "retrain-result.json").read_text())["status"] == \
-        "skipped"
-    store.write_json(lease_key("retrain"), {"holder": "crashed", "acquired_at": 0,
-                                            "expires_at": time.time() - 1})
-    ran = run_cli(["retrain", "--model-dir", str(tmp_path / "b"), "--no-promote",
-                   "--current-data-path", data], trained_env)
+    assert json.loads((tmp_path / "a" / "retrain-result.json").read_text())["status"] == "skipped"
+    store.write_json(
+        lease_key("retrain"), {"holder": "crashed", "acquired_at": 0, "expires_at": time.time() - 1}
+    )
+    ran = run_cli(
+        [
+            "retrain",
+            "--model-dir",
+            str(tmp_path / "b"),
+            "--no-promote",
+            "--current-data-path",
+            data,
+        ],
+        trained_env,
+    )
     assert ran.returncode == 0, ran.stderr
     status = json.loads((tmp_path / "b" / "retrain-result.json").read_text())["status"]
     assert status in {"trained", "rejected"}
@@ -100,14 +122,23 @@ def test_shifted_world_retrain_then_promote_step(trained_env, tmp_path):
     world = pd.concat([valid, test, valid], ignore_index=True)
     world["monthly_charges"] = world["monthly_charges"] * 1.5 + 20
     # in the new world, long-tenure customers on month-to-month contracts churn
-    world["churn"] = ((world["tenure"] > 30) & (world["contract"] == "Month-to-month")
-                      | (rng.random(len(world)) < 0.05)).astype(int)
+    world["churn"] = (
+        (world["tenure"] > 30) & (world["contract"] == "Month-to-month")
+        | (rng.random(len(world)) < 0.05)
+    ).astype(int)
     before = champion(trained_env)
     model_dir = tmp_path / "m"
-    result = run_cli(["retrain", "--model-dir", str(model_dir), "--no-promote",
-                      "--current-data-path",
-                      labelled_file(trained_env, tmp_path, world, "world.parquet")],
-                     trained_env)
+    result = run_cli(
+        [
+            "retrain",
+            "--model-dir",
+            str(model_dir),
+            "--no-promote",
+            "--current-data-path",
+            labelled_file(trained_env, tmp_path, world, "world.parquet"),
+        ],
+        trained_env,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads((model_dir / "retrain-result.json").read_text())
     assert out["status"] == "trained", out

@@ -17,10 +17,12 @@ def light_spec(tmp_path: Path) -> Path:
     data = yaml.safe_load(TELCO_SPEC.read_text())
     data["source"] = str((TELCO_SPEC.parent / data["source"]).resolve())
     data["candidates"] = [
-        {"name": "logistic_regression", "kind": "logistic_regression",
-         "params": {"max_iter": 500}},
-        {"name": "lightgbm", "kind": "lightgbm",
-         "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1}},
+        {"name": "logistic_regression", "kind": "logistic_regression", "params": {"max_iter": 500}},
+        {
+            "name": "lightgbm",
+            "kind": "lightgbm",
+            "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1},
+        },
     ]
     p = tmp_path / "spec.yaml"
     p.write_text(yaml.safe_dump(data))
@@ -39,12 +41,19 @@ def test_prepare_train_evaluate_on_s3(tmp_path, moto_server):
         result = run_cli(cmd, env)
         assert result.returncode == 0, (cmd, result.stdout, result.stderr)
 
-    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
-    assert any(k.startswith("driftloop/datasets/") and k.endswith("/manifest.json")
-               for k in keys)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server.endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
+    assert any(k.startswith("driftloop/datasets/") and k.endswith("/manifest.json") for k in keys)
     assert any(k.startswith("driftloop/mlflow/") and k.endswith("MLmodel") for k in keys)
     assert any(k.startswith("driftloop/evaluations/") for k in keys)
     # nothing of the store or the model landed on local disk

@@ -26,7 +26,11 @@ def test_demo_spec_loads_and_resolves_source():
     assert spec.source.is_file()
     assert spec.target == "churn" and spec.positive_class == "Yes"
     assert {c.kind for c in spec.candidates} >= {
-        "logistic_regression", "random_forest", "hist_gradient_boosting", "lightgbm"}
+        "logistic_regression",
+        "random_forest",
+        "hist_gradient_boosting",
+        "lightgbm",
+    }
 
 
 def test_unknown_key_is_named(tmp_path):
@@ -63,11 +67,17 @@ def test_missing_spec_file(tmp_path):
 
 
 def test_regression_task_is_supported(tmp_path):
-    data = telco() | {"task": "regression", "target": "monthly_charges",
-                      "positive_class": None, "metric": "rmse"}
+    data = telco() | {
+        "task": "regression",
+        "target": "monthly_charges",
+        "positive_class": None,
+        "metric": "rmse",
+    }
     data["numeric_features"] = [f for f in data["numeric_features"] if f != "monthly_charges"]
     data["drift"]["key_features"] = ["tenure"]
-    data["candidates"] = [{"name": "ridge", "kind": "linear_regression"},
-                          {"name": "lgbm", "kind": "lightgbm", "params": {"n_estimators": 20}}]
+    data["candidates"] = [
+        {"name": "ridge", "kind": "linear_regression"},
+        {"name": "lgbm", "kind": "lightgbm", "params": {"n_estimators": 20}},
+    ]
     spec = load_spec(write(tmp_path, data))
     assert not spec.is_classification

@@ -16,9 +16,13 @@ def store(request, tmp_path, moto_server) -> ObjectStore:
     moto_server.make_bucket(bucket)
     env = moto_server.env(bucket)
     settings = Settings(
-        state_dir=tmp_path, store_url=env["DRIFTLOOP_STORE_URL"],
-        s3={"endpoint_url": moto_server.endpoint, "access_key_id": "testing",
-            "secret_access_key": "testing"},
+        state_dir=tmp_path,
+        store_url=env["DRIFTLOOP_STORE_URL"],
+        s3={
+            "endpoint_url": moto_server.endpoint,
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+        },
     )
     return ObjectStore.from_settings(settings)
 

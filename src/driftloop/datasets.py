@@ -49,9 +49,7 @@ class DatasetVersion:
 def latest_version(store: ObjectStore) -> str:
     """The version written by the newest prepare (or promoted retrain)."""
     if not store.exists(LATEST_KEY):
-        raise NotFoundError(
-            f"no prepared dataset in {store.url}: run `driftloop prepare` first"
-        )
+        raise NotFoundError(f"no prepared dataset in {store.url}: run `driftloop prepare` first")
     return str(store.read_json(LATEST_KEY)["version"])
 
 

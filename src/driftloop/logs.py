@@ -44,7 +44,8 @@ def configure_logging(json_lines: bool = False, level: int = logging.INFO) -> No
         logger.removeHandler(h)
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter() if json_lines
+        JsonFormatter()
+        if json_lines
         else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
     logger.addHandler(handler)

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from driftloop.core.signing import SIGNATURE_HEADER
+from driftloop.errors import InputError
 from driftloop.events import receive_event, record_event, start_local_retrain
 from driftloop.settings import Settings
 from driftloop.store import ObjectStore
@@ -23,7 +24,7 @@ def create_receiver_app(settings: Settings, run_retrain: bool = True) -> FastAPI
     """The receiver app, built from settings."""
     secret = settings.effective_webhook_secret()
     if secret is None:
-        raise ValueError("DRIFTLOOP_WEBHOOK__SECRET is required outside development")
+        raise InputError("DRIFTLOOP_WEBHOOK__SECRET is required outside development")
     store = ObjectStore.from_settings(settings)
     token = settings.webhook.token.get_secret_value() if settings.webhook.token else None
     app = FastAPI(title="driftloop event receiver")

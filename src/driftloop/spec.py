@@ -64,9 +64,7 @@ class DriftPolicyConfig(_Frozen):
     drift_share: float = Field(
         0.2, gt=0, le=1, description="Share of drifted features that triggers."
     )
-    key_features: tuple[str, ...] = Field(
-        (), description="Features whose drift alone triggers."
-    )
+    key_features: tuple[str, ...] = Field((), description="Features whose drift alone triggers.")
     consecutive_windows: int = Field(
         1, ge=1, description="Drifting windows in a row needed to trigger."
     )
@@ -112,9 +110,7 @@ class DatasetSpec(_Frozen):
         None, description="Target value that counts as positive (classification)."
     )
     numeric_features: tuple[str, ...] = Field(description="Numeric feature columns.")
-    categorical_features: tuple[str, ...] = Field(
-        (), description="Categorical feature columns."
-    )
+    categorical_features: tuple[str, ...] = Field((), description="Categorical feature columns.")
     drop_columns: tuple[str, ...] = Field((), description="Columns dropped before anything else.")
     max_invalid_share: float = Field(
         0.05,

@@ -7,6 +7,7 @@ S3 objects are written with one PUT.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -126,10 +127,8 @@ class ObjectStore:
 
     def delete(self, key: str) -> None:
         """Delete one object; a missing object is not an error."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(key))
-        except FileNotFoundError:
-            pass
 
     def list(self, prefix: str) -> list[str]:
         """Keys of every object under a prefix, sorted."""
@@ -170,8 +169,10 @@ class ObjectStore:
 
     def write_parquet(self, key: str, frame: pd.DataFrame | pa.Table) -> bytes:
         """Write a frame as Parquet; returns the bytes written (for checksums)."""
-        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
-            frame, preserve_index=False
+        table = (
+            frame
+            if isinstance(frame, pa.Table)
+            else pa.Table.from_pandas(frame, preserve_index=False)
         )
         buf = io.BytesIO()
         pq.write_table(table, buf, compression="zstd")

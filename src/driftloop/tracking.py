@@ -15,7 +15,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,16 +165,12 @@ class Tracker:
             ds = from_pandas(frame, source=uri, name=f"dataset-{version}")
             self._mlflow.log_input(ds, context=context)
 
-    def log_pipeline(
-        self, pipeline: Any, example: pd.DataFrame, classification: bool
-    ) -> str:
+    def log_pipeline(self, pipeline: Any, example: pd.DataFrame, classification: bool) -> str:
         """Log a fitted pipeline with signature and input example; returns its model URI."""
         from mlflow.models import infer_signature
 
         example = example.head(20)
-        output = (
-            pipeline.predict_proba(example) if classification else pipeline.predict(example)
-        )
+        output = pipeline.predict_proba(example) if classification else pipeline.predict(example)
         signature = infer_signature(example, output)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -245,10 +241,8 @@ class Tracker:
         """Remove an alias if it exists."""
         from mlflow.exceptions import MlflowException
 
-        try:
+        with suppress(MlflowException):
             self.client.delete_registered_model_alias(self.model_name, alias)
-        except MlflowException:
-            pass
 
     def set_version_tags(self, version: str, tags: dict[str, Any]) -> None:
         """Tag a model version."""

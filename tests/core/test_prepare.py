@@ -17,8 +17,12 @@ from driftloop.spec import CandidateConfig, DatasetSpec
 
 def make_spec(**kw) -> DatasetSpec:
     base = dict(
-        name="t", source="x.csv", target="y", positive_class="Yes",
-        numeric_features=("a", "b"), categorical_features=("c",),
+        name="t",
+        source="x.csv",
+        target="y",
+        positive_class="Yes",
+        numeric_features=("a", "b"),
+        categorical_features=("c",),
         candidates=(CandidateConfig(name="lr", kind="logistic_regression"),),
         split={"train": 0.6, "valid": 0.2, "test": 0.2, "seed": 1, "reference_rows": 30},
     )
@@ -28,12 +32,14 @@ def make_spec(**kw) -> DatasetSpec:
 
 def raw_frame(n: int = 100) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "a": [str(v) for v in rng.integers(0, 100, n)],
-        "b": [f"{v:.2f}" for v in rng.normal(size=n)],
-        "c": rng.choice(["x", "y", "z"], n),
-        "y": rng.choice(["Yes", "No"], n),
-    })
+    return pd.DataFrame(
+        {
+            "a": [str(v) for v in rng.integers(0, 100, n)],
+            "b": [f"{v:.2f}" for v in rng.normal(size=n)],
+            "c": rng.choice(["x", "y", "z"], n),
+            "y": rng.choice(["Yes", "No"], n),
+        }
+    )
 
 
 def test_clean_turns_blanks_and_isolated_garbage_into_missing_and_counts_them():
@@ -108,7 +114,6 @@ def test_version_depends_on_data_and_shaping_spec_only():
     v = dataset_version("abc", spec)
     assert v == dataset_version("abc", spec)
     assert v != dataset_version("abd", spec)
-    assert v != dataset_version("abc", make_spec(split={"train": 0.5, "valid": 0.25,
-                                                        "test": 0.25}))
+    assert v != dataset_version("abc", make_spec(split={"train": 0.5, "valid": 0.25, "test": 0.25}))
     other_models = make_spec(candidates=(CandidateConfig(name="rf", kind="random_forest"),))
     assert v == dataset_version("abc", other_models)

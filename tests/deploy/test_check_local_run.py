@@ -24,7 +24,8 @@ def test_workflow_steps_close_the_loop_locally(trained_state, tmp_path):
         shutil.copy(src / "mlflow.db", state / "state" / "mlflow.db")
         env["DRIFTLOOP_SPEC"] = trained_state["DRIFTLOOP_SPEC"]
         version = pd.read_json(state / "store" / "datasets" / "latest.json", typ="series")[
-            "version"]
+            "version"
+        ]
         window = pd.read_parquet(state / "store" / "datasets" / version / "test.parquet")
         window["monthly_charges"] = window["monthly_charges"] * 1.5 + 20
         window["churn"] = window["churn"].map({1: "Yes", 0: "No"})
@@ -36,5 +37,8 @@ def test_workflow_steps_close_the_loop_locally(trained_state, tmp_path):
     assert result.ok, "\n".join(result.details)
     codes = {r.name: r.exit_code for r in runs}
     assert codes["detect"] == 3
-    assert all(codes[name] == 0 for name in codes if name not in ("detect", "reload")
-               and codes[name] is not None), codes
+    assert all(
+        codes[name] == 0
+        for name in codes
+        if name not in ("detect", "reload") and codes[name] is not None
+    ), codes

@@ -46,27 +46,37 @@ class Webhook:
 def test_monitor_detects_drift_emits_event_and_serves_reports(trained_state, server_factory):
     hook = Webhook()
     try:
-        env = serve_env(trained_state, monitor_every_rows=300, log_flush_interval_s=0.5,
-                        reload_interval_s=0)
-        env |= {"DRIFTLOOP_WEBHOOK__URL": f"http://127.0.0.1:{hook.port}/drift-detected",
-                "DRIFTLOOP_WEBHOOK__SECRET": "test-only-webhook-secret"}
+        env = serve_env(
+            trained_state, monitor_every_rows=300, log_flush_interval_s=0.5, reload_interval_s=0
+        )
+        env |= {
+            "DRIFTLOOP_WEBHOOK__URL": f"http://127.0.0.1:{hook.port}/drift-detected",
+            "DRIFTLOOP_WEBHOOK__SECRET": "test-only-webhook-secret",
+        }
         server = server_factory(env)
         with server.client() as client:
             assert client.get("/drift").json()["status"] == "no drift check yet"
             records, _ = sample_records(trained_state, 300)
             for rec in records:
                 assert client.post("/predict", json=rec).status_code == 200
-            first = wait_until(lambda: (d := client.get("/drift").json()).get("report_id")
-                               and d, timeout=120)
+            first = wait_until(
+                lambda: (d := client.get("/drift").json()).get("report_id") and d, timeout=120
+            )
             assert first["decision"]["retrain"] is False
             assert hook.received == []
 
-            sent = client.post("/simulate-drift", json={"drift_type": "numerical_shift",
-                                                        "n": 600}, headers=auth())
+            sent = client.post(
+                "/simulate-drift", json={"drift_type": "numerical_shift", "n": 600}, headers=auth()
+            )
             assert sent.status_code == 200
             drifted = wait_until(
-                lambda: (d := client.get("/drift").json())["report_id"] != first["report_id"]
-                and d["decision"]["retrain"] and d, timeout=120)
+                lambda: (
+                    (d := client.get("/drift").json())["report_id"] != first["report_id"]
+                    and d["decision"]["retrain"]
+                    and d
+                ),
+                timeout=120,
+            )
             assert "monthly_charges" in drifted["summary"]["drifted_features"]
             assert drifted["event"]["status"] == "accepted"
             metrics = client.get("/metrics").text
@@ -78,8 +88,7 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(trained_state, ser
             assert latest.status_code == 307
             assert client.get("/reports/../../etc").status_code == 404
             listed = client.get("/reports").json()
-            assert {r["report_id"] for r in listed} >= {first["report_id"],
-                                                        drifted["report_id"]}
+            assert {r["report_id"] for r in listed} >= {first["report_id"], drifted["report_id"]}
         body, signature = hook.received[0]
         assert verify_signature(body, signature, "test-only-webhook-secret")
         event = json.loads(body)

@@ -297,8 +297,12 @@ def demo_setup(state: Path, env: dict[str, str]) -> dict[str, str]:
     env["DRIFTLOOP_SPEC"] = str(Path("configs/telco-quick.yaml").resolve())
     full_env = {**os.environ, **env}
     for args in (["prepare"], ["train"]):
-        subprocess.run([sys.executable, "-m", "driftloop", *args], env=full_env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "driftloop", *args],
+            env=full_env,
+            check=True,
+            capture_output=True,
+        )
     store = Path(env["DRIFTLOOP_STORE_URL"].removeprefix("file://"))
     version = json.loads((store / "datasets" / "latest.json").read_text())["version"]
     window = pd.read_parquet(store / "datasets" / version / "test.parquet")

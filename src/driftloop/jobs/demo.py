@@ -62,8 +62,7 @@ class Timeline:
         self.steps = [Step(n) for n in names]
         self.console = console
         self.started = time.perf_counter()
-        self.live = Live(self.render(), console=console, refresh_per_second=4,
-                         transient=False)
+        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=False)
 
     def render(self) -> Table:
         table = Table(title="driftloop demo", expand=False)
@@ -74,8 +73,13 @@ class Timeline:
         table.add_column("detail", overflow="fold", max_width=70)
         colors = {"done": "green", "running": "yellow", "failed": "red", "waiting": "dim"}
         for i, s in enumerate(self.steps, 1):
-            table.add_row(str(i), s.name, Text(s.status, style=colors.get(s.status, "")),
-                          f"{s.seconds:.1f}" if s.seconds else "", s.detail)
+            table.add_row(
+                str(i),
+                s.name,
+                Text(s.status, style=colors.get(s.status, "")),
+                f"{s.seconds:.1f}" if s.seconds else "",
+                s.detail,
+            )
         return table
 
     def run(self, index: int, fn: Callable[[], str]) -> None:
@@ -107,8 +111,14 @@ STEPS = [
 ]
 
 
-def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: int = 600,
-             drift_rows: int = 1000, timeout_s: float = 240.0) -> DemoResult:
+def run_demo(
+    state_dir: Path,
+    spec_path: Path,
+    console: Console,
+    normal_rows: int = 600,
+    drift_rows: int = 1000,
+    timeout_s: float = 240.0,
+) -> DemoResult:
     """Run the loop end to end; DemoResult.closed is True only if the new champion serves."""
     if state_dir.exists():
         shutil.rmtree(state_dir)
@@ -154,8 +164,10 @@ def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: in
         r = train_models(spec, store, tracker, console=quiet)
         facts["champion_before"] = r.registered.version
         facts["train_score"] = r.comparison["new_score"]
-        return (f"{len(r.candidates)} candidates; best {r.best}, v{r.registered.version} "
-                f"test {spec.metric} {r.comparison['new_score']:.4f}")
+        return (
+            f"{len(r.candidates)} candidates; best {r.best}, v{r.registered.version} "
+            f"test {spec.metric} {r.comparison['new_score']:.4f}"
+        )
 
     def start() -> str:
         nonlocal server
@@ -163,8 +175,10 @@ def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: in
         logs.mkdir(exist_ok=True)
         server = subprocess.Popen(
             [sys.executable, "-m", "driftloop", "serve", "--port", str(port)],
-            stdout=(logs / "server.log").open("ab"), stderr=subprocess.STDOUT,
-            env={**os.environ, **env})
+            stdout=(logs / "server.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
         deadline = time.time() + 90
         while time.time() < deadline:
             if server.poll() is not None:
@@ -202,8 +216,9 @@ def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: in
 
     def simulate() -> str:
         before = _logged_rows(store)
-        resp = client.post("/simulate-drift", json={"drift_type": "numerical_shift",
-                                                    "n": drift_rows}, headers=auth)
+        resp = client.post(
+            "/simulate-drift", json={"drift_type": "numerical_shift", "n": drift_rows}, headers=auth
+        )
         if resp.status_code != 200:
             raise DemoFailed(f"/simulate-drift answered {resp.status_code}: {resp.text[:200]}")
         body = resp.json()
@@ -219,27 +234,37 @@ def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: in
         facts["event_id"] = receipt.event.event_id
         facts["report_drift"] = r.report_uri
         assert r.summary is not None
-        return (f"drifted: {', '.join(r.summary.drifted_features)}; event "
-                f"{receipt.event.event_id[:8]} {receipt.status}")
+        return (
+            f"drifted: {', '.join(r.summary.drifted_features)}; event "
+            f"{receipt.event.event_id[:8]} {receipt.status}"
+        )
 
     def retrain() -> str:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
-            record = next((e for e in read_events(store) if e.get("event_id") ==
-                           facts["event_id"]), None)
+            record = next(
+                (e for e in read_events(store) if e.get("event_id") == facts["event_id"]), None
+            )
             status = (record or {}).get("status", "")
-            if status in {"retrain-promoted", "retrain-rejected", "retrain-failed",
-                          "retrain-trained", "retrain-skipped"}:
+            if status in {
+                "retrain-promoted",
+                "retrain-rejected",
+                "retrain-failed",
+                "retrain-trained",
+                "retrain-skipped",
+            }:
                 result = (record or {}).get("history", [{}])[-1].get("result", {})
                 gate = result.get("gate") or {}
                 facts["gate"] = gate
                 facts["challenger"] = result.get("challenger_version")
                 if status != "retrain-promoted":
                     raise DemoFailed(f"{status}: {result.get('reason') or record}")
-                return (f"challenger v{result.get('challenger_version')} "
-                        f"{gate.get('challenger_score', 0):.4f} vs champion "
-                        f"v{gate.get('champion_version')} {gate.get('champion_score', 0):.4f} "
-                        f"on {gate.get('evaluation_rows')} rows -> promoted")
+                return (
+                    f"challenger v{result.get('challenger_version')} "
+                    f"{gate.get('challenger_score', 0):.4f} vs champion "
+                    f"v{gate.get('champion_version')} {gate.get('champion_score', 0):.4f} "
+                    f"on {gate.get('evaluation_rows')} rows -> promoted"
+                )
             time.sleep(0.5)
         raise DemoFailed(f"retrain did not finish in {timeout_s:.0f} s; see {state_dir}/logs")
 
@@ -260,8 +285,19 @@ def run_demo(state_dir: Path, spec_path: Path, console: Console, normal_rows: in
     closed = False
     try:
         with timeline.live:
-            for i, fn in enumerate([prepare, train, start, normal, detect_normal, simulate,
-                                    detect_drifted, retrain, reload]):
+            for i, fn in enumerate(
+                [
+                    prepare,
+                    train,
+                    start,
+                    normal,
+                    detect_normal,
+                    simulate,
+                    detect_drifted,
+                    retrain,
+                    reload,
+                ]
+            ):
                 timeline.run(i, fn)
         closed = True
     except Exception as exc:  # any failure ends the demo; the timeline shows which step
@@ -311,17 +347,25 @@ def summary_view(result: DemoResult) -> Group:
         table.add_row(s.name, f"{s.seconds:.1f}", s.detail if s.status == "done" else s.status)
     f = result.facts
     lines = [
-        Text(f"loop closed: {'yes' if result.closed else 'NO'} in {f['total_seconds']:.0f} s",
-             style="bold green" if result.closed else "bold red"),
+        Text(
+            f"loop closed: {'yes' if result.closed else 'NO'} in {f['total_seconds']:.0f} s",
+            style="bold green" if result.closed else "bold red",
+        ),
     ]
     if "error" in f:
         lines.append(Text(f"error: {f['error']}", style="red"))
-    for key, label in (("report_normal", "report, normal traffic"),
-                       ("report_drift", "report, drifted traffic")):
+    for key, label in (
+        ("report_normal", "report, normal traffic"),
+        ("report_drift", "report, drifted traffic"),
+    ):
         if f.get(key):
             lines.append(Text(f"{label}: {f[key]}"))
     db = result.state_dir / "mlflow.db"
-    lines.append(Text(f"MLflow: uv run mlflow ui --backend-store-uri sqlite:///{db} "
-                      "--port 5000  (then http://127.0.0.1:5000)"))
+    lines.append(
+        Text(
+            f"MLflow: uv run mlflow ui --backend-store-uri sqlite:///{db} "
+            "--port 5000  (then http://127.0.0.1:5000)"
+        )
+    )
     lines.append(Text(f"logs: {result.state_dir}/logs"))
     return Group(table, *lines)

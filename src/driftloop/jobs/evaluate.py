@@ -59,14 +59,18 @@ def evaluate_model(
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     key = f"evaluations/{info.name}/v{info.version}/{stamp}.json"
     result = EvaluationResult(
-        info.name, info.version, alias if version is None else None, ds.version, len(test),
-        metrics, key,
+        info.name,
+        info.version,
+        alias if version is None else None,
+        ds.version,
+        len(test),
+        metrics,
+        key,
     )
     store.write_json(key, result.to_dict() | {"evaluated_at": stamp})
     with tracker.run(
         f"evaluate-v{info.version}",
-        tags={"role": "evaluation", "model_version": info.version,
-              "dataset_version": ds.version},
+        tags={"role": "evaluation", "model_version": info.version, "dataset_version": ds.version},
     ):
         tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         tracker.log_dict(result.to_dict(), "evaluation.json")
