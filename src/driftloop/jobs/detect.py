@@ -67,8 +67,10 @@ class DetectResult:
 
 
 def new_report_id() -> str:
-    """Sortable report id: UTC time plus a random suffix."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    """Sortable report id: UTC time to the microsecond plus a random suffix."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1_000_000:06d}Z"
+    return stamp + "-" + secrets.token_hex(3)
 
 
 def _window(frame: pd.DataFrame) -> DriftWindow:

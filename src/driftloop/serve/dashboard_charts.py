@@ -13,7 +13,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z-[0-9a-f]{6}$")
 CHART_W, CHART_H = 960, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 18, 44
 

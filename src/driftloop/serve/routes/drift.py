@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from driftloop.errors import NotFoundError
 
 router = APIRouter(tags=["drift"])
-REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z-[0-9a-f]{6}$")
 
 
 def report_ids(store: Any) -> list[str]:
