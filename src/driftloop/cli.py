@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -48,6 +49,12 @@ def handle_errors(fn: F) -> F:
         except DriftloopError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
+        except ValidationError as exc:  # a bad DRIFTLOOP_* setting
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            err_console.print(f"[bold red]error:[/] invalid setting: {problems}", highlight=False)
+            raise typer.Exit(2) from None
         except OSError as exc:
             from driftloop.store import StoreUnavailableError
 
@@ -238,6 +245,9 @@ def detect(
     ] = False,
     report: Annotated[bool, typer.Option(help="Render the Evidently HTML report.")] = True,
     output: Annotated[Path | None, typer.Option(help="Also write the summary JSON here.")] = None,
+    event_source: Annotated[
+        str, typer.Option(help="Who the emitted event names as its source.", hidden=True)
+    ] = "detect",
 ) -> None:
     """Check production data for drift. Exit 0: no retrain; 3: retrain decided; 2: bad input."""
     import json
@@ -289,7 +299,7 @@ def detect(
         if result.report_uri:
             console.print(f"report: {result.report_uri}")
     if emit:
-        receipt = emit_for(result, ctx.settings, ctx.store)
+        receipt = emit_for(result, ctx.settings, ctx.store, source=event_source)
         if receipt is not None:
             assert receipt.event is not None
             console.print(f"event {receipt.event.event_id}: {receipt.status} ({receipt.reason})")

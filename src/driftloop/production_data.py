@@ -103,12 +103,17 @@ def _as_utc(since: datetime) -> pd.Timestamp:
 
 
 def read_inference_log(
-    store: ObjectStore, since: datetime | None = None, limit_rows: int | None = None
+    store: ObjectStore,
+    since: datetime | None = None,
+    limit_rows: int | None = None,
+    model_version: str | None = None,
 ) -> pd.DataFrame:
     """Logged predictions, oldest first.
 
     ``since`` keeps rows logged at or after that time (naive datetimes are UTC);
-    ``limit_rows`` keeps the newest that many rows (reading only the newest segments).
+    ``limit_rows`` keeps the newest that many rows (reading only the newest segments);
+    ``model_version`` keeps rows served by that version (applied segment by segment, so a
+    drift window reads only the segments it needs).
     Segments written by models with different features are concatenated; a feature a
     segment does not have is missing in its rows. An empty log is an empty frame.
     """
@@ -120,6 +125,8 @@ def read_inference_log(
             frame = store.read_parquet(key)
             if since is not None:
                 frame = frame[frame["ts"] >= _as_utc(since)]
+            if model_version is not None:
+                frame = frame[frame["model_version"].astype(str) == str(model_version)]
             frames.append(frame)
             got += len(frame)
             if got >= limit_rows:
@@ -127,6 +134,8 @@ def read_inference_log(
         frames.reverse()
     else:
         frames = _read_segments(store, keys)
+        if model_version is not None:
+            frames = [f[f["model_version"].astype(str) == str(model_version)] for f in frames]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=["request_id", "ts", "model_version", "source"])

@@ -126,17 +126,22 @@ class Settings(BaseSettings):
         """Local folder where unsent inference-log segments wait for the store."""
         return self.state_dir / "spool"
 
+    def _usable(self, value: SecretStr | None) -> str | None:
+        """A secret's value; outside development the placeholder counts as no secret."""
+        if value is not None and value.get_secret_value():
+            given = value.get_secret_value()
+            if self.env == "development" or given != _DEV_ONLY_SECRET:
+                return given
+            return None
+        return _DEV_ONLY_SECRET if self.env == "development" else None
+
     def effective_admin_token(self) -> str | None:
         """The admin token, or a development placeholder in development mode."""
-        if self.admin_token is not None and self.admin_token.get_secret_value():
-            return self.admin_token.get_secret_value()
-        return _DEV_ONLY_SECRET if self.env == "development" else None
+        return self._usable(self.admin_token)
 
     def effective_webhook_secret(self) -> str | None:
         """The HMAC secret for events, or a development placeholder in development mode."""
-        if self.webhook.secret is not None and self.webhook.secret.get_secret_value():
-            return self.webhook.secret.get_secret_value()
-        return _DEV_ONLY_SECRET if self.env == "development" else None
+        return self._usable(self.webhook.secret)
 
     def export_client_env(self) -> None:
         """Set the variables MLflow and boto read for S3 artifacts (called by entrypoints)."""

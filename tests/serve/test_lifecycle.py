@@ -33,7 +33,7 @@ def test_inference_log_holds_every_answered_request_after_shutdown(
 
     # Production without admin endpoints needs no token; nothing flushes before shutdown.
     env = serve_env(trained_state, log_flush_interval_s=3600, log_flush_rows=1_000_000,
-                    admin_endpoints="false")  # fmt: skip
+                    admin_endpoints="false", monitor_every_rows=0)  # fmt: skip
     env.update(DRIFTLOOP_ENV="production", DRIFTLOOP_ADMIN_TOKEN="")
     server = server_factory(env)
     records, _ = sample_records(trained_state, 100)

@@ -63,6 +63,13 @@ class DetectResult:
             "reason": self.reason,
             "seconds": self.seconds,
             "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "event": None
+            if self.event is None or self.event.event is None
+            else {
+                "event_id": self.event.event.event_id,
+                "status": self.event.status,
+                "reason": self.event.reason,
+            },
         }
 
 
@@ -92,13 +99,7 @@ def current_window(
         return read_frame_at(current_data_path, store)
     from driftloop.production_data import read_inference_log
 
-    logged = read_inference_log(store)
-    if logged.empty:
-        return logged
-    if model_version is not None and "model_version" in logged.columns:
-        logged = logged[logged["model_version"].astype(str) == str(model_version)]
-    if "ts" in logged.columns:
-        logged = logged.sort_values("ts")
+    logged = read_inference_log(store, limit_rows=window_rows, model_version=model_version)
     return logged.tail(window_rows).reset_index(drop=True)
 
 

@@ -63,8 +63,10 @@ class ServeConfigError(InputError):
 
 
 def check_serve_settings(settings: Settings) -> None:
-    """Refuse admin endpoints without a usable token outside development."""
+    """Refuse admin endpoints without a usable token, and a drift monitor that would emit
+    unsigned-able events, outside development."""
     if not settings.server.admin_endpoints:
+        _check_monitor_secret(settings)
         return
     token = settings.effective_admin_token()
     if token is None:
@@ -77,6 +79,20 @@ def check_serve_settings(settings: Settings) -> None:
         raise ServeConfigError(
             f"DRIFTLOOP_ADMIN_TOKEN is {len(token)} characters; outside development it must "
             f"have at least {MIN_PRODUCTION_TOKEN_CHARS} (e.g. `openssl rand -hex 24`)."
+        )
+    _check_monitor_secret(settings)
+
+
+def _check_monitor_secret(settings: Settings) -> None:
+    if (
+        settings.env != "development"
+        and settings.server.monitor_every_rows > 0
+        and settings.effective_webhook_secret() is None
+    ):
+        raise ServeConfigError(
+            f"DRIFTLOOP_ENV={settings.env}: the drift monitor signs the events it emits and "
+            "needs DRIFTLOOP_WEBHOOK__SECRET; set it, or turn the monitor off with "
+            "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS=0."
         )
 
 

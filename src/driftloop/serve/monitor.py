@@ -7,15 +7,43 @@ wrote, and once enough have accumulated a worker thread runs the same detection 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from driftloop.settings import Settings
 from driftloop.store import ObjectStore
 
 log = logging.getLogger("driftloop.monitor")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The DRIFTLOOP_* variables that recreate these settings in a child process."""
+    env: dict[str, str] = {}
+
+    def put(prefix: str, data: dict[str, Any]) -> None:
+        for key, value in data.items():
+            name = f"{prefix}{key.upper()}"
+            if isinstance(value, dict):
+                put(name + "__", value)
+            elif value is not None:
+                env[name] = value.get_secret_value() if hasattr(value, "get_secret_value") \
+                    else str(value)  # fmt: skip
+
+    put("DRIFTLOOP_", {k: getattr(settings, k) for k in type(settings).model_fields
+                       if k not in ("s3", "server", "webhook")})  # fmt: skip
+    for group in ("s3", "server", "webhook"):
+        model = getattr(settings, group)
+        put(f"DRIFTLOOP_{group.upper()}__",
+            {k: getattr(model, k) for k in type(model).model_fields})  # fmt: skip
+    return env
 
 
 class DriftMonitor:
@@ -80,37 +108,47 @@ class DriftMonitor:
             log.exception("drift check failed")
         finally:
             self._running.release()
+        # rows that arrived while this check ran are owed a check of their own
+        with self._lock:
+            due = self.every_rows > 0 and self._pending >= self.every_rows
+        if due:
+            self.trigger()
 
     def run_once(self) -> dict[str, Any]:
-        """Run one check now (in the calling thread) and emit an event on a retrain decision."""
-        from driftloop.jobs.detect import detect_drift, emit_for
+        """Run one check now: ``driftloop detect --emit`` in a child process.
 
-        result = detect_drift(self.settings, self.spec, self.store, self.tracker)
-        receipt = emit_for(result, self.settings, self.store, source="monitor")
-        summary = result.to_dict()
-        if receipt is not None and receipt.event is not None:
-            summary["event"] = {
-                "event_id": receipt.event.event_id,
-                "status": receipt.status,
-                "reason": receipt.reason,
-            }
+        A child process, not this one: the check (reading the window, the statistics, the
+        Evidently report) holds the interpreter for seconds, which would stall requests.
+        """
+        with tempfile.TemporaryDirectory(prefix="driftloop-monitor-") as tmp:
+            out = Path(tmp) / "drift.json"
+            proc = subprocess.run(
+                [sys.executable, "-m", "driftloop", "detect", "--emit", "--output", str(out),
+                 "--event-source", "monitor"],
+                env={**os.environ, **settings_env(self.settings)},
+                capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            if proc.returncode not in (0, 3) or not out.exists():
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                raise RuntimeError(f"detect exited {proc.returncode}: {' '.join(tail)}")
+            summary: dict[str, Any] = json.loads(out.read_text())
         self.checks += 1
         self.latest = summary
         self.last_error = None
-        if result.summary is not None:
-            self.history.append(
-                {
-                    "report_id": result.report_id,
-                    "checked_at": summary["checked_at"],
-                    "drift_share": result.summary.drift_share,
-                    "window_drifted": bool(result.decision and result.decision.window_drifted),
-                    "retrain": result.retrain,
-                    "model_version": result.model_version,
-                    "rows": result.window.rows,
-                }
-            )
+        decision = summary.get("decision") or {}
+        drift = summary.get("summary")
+        if drift is not None:
+            self.history.append({
+                "report_id": summary.get("report_id"), "checked_at": summary["checked_at"],
+                "drift_share": drift["drift_share"],
+                "window_drifted": bool(decision.get("window_drifted")),
+                "retrain": bool(decision.get("retrain")),
+                "model_version": summary.get("model_version"),
+                "rows": (summary.get("window") or {}).get("rows")})  # fmt: skip
             if self.gauges is not None:
-                self.gauges.observe_drift(result.summary.drift_share, result.retrain)
+                self.gauges.observe_drift(drift["drift_share"], bool(decision.get("retrain")))
+        log.info("drift checked", extra={"report_id": summary.get("report_id"),
+                                          "retrain": decision.get("retrain")})  # fmt: skip
         return summary
 
     def wait(self, timeout: float | None = None) -> None:
