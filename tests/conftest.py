@@ -119,7 +119,12 @@ def run_cli(
     args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `driftloop` command in a subprocess, as a user would."""
-    full_env = {**os.environ, **env, "COLUMNS": "200"}
+    # hermetic: no DRIFTLOOP_/MLFLOW_ variable leaks in from the test process (in-process
+    # tests set MLFLOW_TRACKING_URI and friends), only what the test passes
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("DRIFTLOOP_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY",
+                                      "MLFLOW_EXPERIMENT", "MLFLOW_RUN"))}
+    full_env = {**inherited, "MLFLOW_DISABLE_TELEMETRY": "true", **env, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "driftloop", *args],
         env=full_env,
