@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,9 +122,13 @@ def run_cli(
     """Run the real `driftloop` command in a subprocess, as a user would."""
     # hermetic: no DRIFTLOOP_/MLFLOW_ variable leaks in from the test process (in-process
     # tests set MLFLOW_TRACKING_URI and friends), only what the test passes
-    inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("DRIFTLOOP_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY",
-                                      "MLFLOW_EXPERIMENT", "MLFLOW_RUN"))}
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("DRIFTLOOP_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "MLFLOW_EXPERIMENT", "MLFLOW_RUN")
+        )
+    }
     full_env = {**inherited, "MLFLOW_DISABLE_TELEMETRY": "true", **env, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "driftloop", *args],
@@ -167,14 +172,49 @@ def trained_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+def registry_client(state_dir: Path | str) -> Any:
+    """An MLflow client on a state folder's registry.
+
+    Both URIs are explicit: ``MlflowClient(uri)`` alone takes the registry from the process'
+    globals, which any in-process ``Tracker`` of another test has set to its own database.
+    """
+    import mlflow
+
+    uri = f"sqlite:///{Path(state_dir) / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def copy_state(src: Path, dst: Path) -> None:
+    """Copy a local state folder so that the copy owns its registry *and* its artifacts.
+
+    MLflow stores absolute artifact locations (experiment, runs, model versions, logged
+    models); they are rewritten from ``src`` to ``dst`` in the copied SQLite database, or the
+    copy would keep writing into, and reading from, the original's artifact folder.
+    """
+    import sqlite3
+
+    shutil.copytree(src, dst)
+    old, new = str(src.resolve()), str(dst.resolve())
+    with sqlite3.connect(dst / "mlflow.db") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for _, column, kind, *_ in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+                if any(t in kind.upper() for t in ("CHAR", "TEXT", "CLOB")):
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column}" = REPLACE("{column}", ?, ?) '
+                        f'WHERE "{column}" LIKE ?',
+                        (old, new, f"%{old}%"),
+                    )
+
+
 @pytest.fixture()
 def trained_env(
     trained_state: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """A private copy of the trained state for one test (its registry and store are its own)."""
+    """A private copy of the trained state for one test (registry, artifacts, store)."""
     src = Path(trained_state["DRIFTLOOP_STATE_DIR"])
     dst = tmp_path / "state"
-    shutil.copytree(src, dst)
+    copy_state(src, dst)
     env = dict(trained_state, DRIFTLOOP_STATE_DIR=str(dst))
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import ROOT, TELCO, TELCO_SPEC, run_cli
+from .conftest import ROOT, TELCO, TELCO_SPEC, registry_client, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -57,9 +57,7 @@ def test_prepare_train_evaluate_on_telco(tmp_path):
     assert result["metrics"]["roc_auc"] >= 0.83
     assert list((state / "store" / "evaluations").rglob("*.json"))
 
-    import mlflow
-
-    client = mlflow.MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
+    client = registry_client(state)
     champion = client.get_model_version_by_alias("driftloop-model", "champion")
     assert champion.tags["dataset_version"] == version
     assert "artifact_sha256" in champion.tags

@@ -14,7 +14,7 @@ import yaml
 from driftloop.lease import lease_key
 from driftloop.store import ObjectStore
 
-from .conftest import run_cli
+from .conftest import registry_client, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -38,14 +38,10 @@ def labelled_file(env, tmp_path: Path, frame: pd.DataFrame, name: str) -> str:
 
 
 def champion(env) -> str:
-    import mlflow
-
-    client = mlflow.MlflowClient(f"sqlite:///{env['DRIFTLOOP_STATE_DIR']}/mlflow.db")
+    client = registry_client(env["DRIFTLOOP_STATE_DIR"])
     return str(client.get_model_version_by_alias("driftloop-model", "champion").version)
 
 
-@pytest.mark.xfail(strict=False, reason="passes alone; in the full suite the retrain subprocess "
-                   "has been seen writing to another registry (under investigation, see issue 4)")
 def test_challenger_worse_than_champion_is_not_promoted(trained_env, tmp_path):
     valid = split_of(trained_env, "valid")
     noise = valid.assign(churn=np.random.default_rng(0).integers(0, 2, len(valid)))
@@ -72,9 +68,7 @@ def test_challenger_worse_than_champion_is_not_promoted(trained_env, tmp_path):
     assert champion(env) == before
     # the decision is recorded in the store and as MLflow tags on the challenger
     assert store_of(env).read_json(f"retrains/{out['retrain_id']}.json")["status"] == "rejected"
-    import mlflow
-
-    client = mlflow.MlflowClient(f"sqlite:///{env['DRIFTLOOP_STATE_DIR']}/mlflow.db")
+    client = registry_client(env["DRIFTLOOP_STATE_DIR"])
     tags = client.get_model_version("driftloop-model", out["challenger_version"]).tags
     assert tags["gate_promote"] == "False"
     assert (
@@ -116,8 +110,6 @@ def test_live_lease_skips_and_stale_lease_is_taken_over(trained_env, tmp_path):
     assert not store.exists(lease_key("retrain"))  # released after the run
 
 
-@pytest.mark.xfail(strict=False, reason="passes alone; in the full suite the retrain subprocess "
-                   "has been seen writing to another registry (under investigation, see issue 4)")
 def test_shifted_world_retrain_then_promote_step(trained_env, tmp_path):
     """Labels now depend on the shifted feature: the challenger learns it, the gate passes."""
     valid = split_of(trained_env, "valid")

@@ -30,12 +30,8 @@ pytestmark = pytest.mark.e2e
 
 def model_file(tracker: Any, version: str) -> Path:
     """The serialized model of a version, where the store keeps it (not a download)."""
-    import mlflow
-
     source = tracker.client.get_model_version(tracker.model_name, version).source
-    logged = mlflow.MlflowClient(tracker.settings.tracking_uri).get_logged_model(
-        source.removeprefix("models:/")
-    )
+    logged = tracker.client.get_logged_model(source.removeprefix("models:/"))
     root = Path(logged.artifact_location.removeprefix("file://"))
     return next(p for p in sorted(root.rglob("*.skops")))
 

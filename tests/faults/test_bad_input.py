@@ -3,6 +3,7 @@ docs/bad-input.md): a 4xx that names the problem, never a 5xx, never a half-done
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,6 +19,11 @@ JSON = {"Content-Type": "application/json"}
 def record(shared_state: TrainedState) -> dict[str, Any]:
     (one,), _ = sample_records(shared_state, 1)
     return one
+
+
+def raw(record: dict[str, Any], name: str, literal: str) -> bytes:
+    """The record as JSON text with one value replaced by a literal (``NaN``, ``1e400``)."""
+    return json.dumps({**record, name: "@@"}).replace('"@@"', literal).encode()
 
 
 def without(record: dict[str, Any], name: str) -> dict[str, Any]:
@@ -38,6 +44,13 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
      "float_type"),
     ("number for a category", "POST", "/predict", lambda r: {**r, "contract": 1}, {}, 422,
      "string_type"),
+    ("`NaN` literal (not standard JSON)", "POST", "/predict", lambda r: raw(r, "tenure", "NaN"),
+     JSON, 422, "finite_number"),
+    ("`Infinity`, or a number too big for a float", "POST", "/predict",
+     lambda r: raw(r, "tenure", "1e400"), JSON, 422, "finite_number"),
+    ("non-finite number in a batch", "POST", "/predict/batch",
+     lambda r: b'{"records": [' + raw(r, "monthly_charges", "-Infinity") + b"]}", JSON, 422,
+     "finite_number"),
     ("null: a missing value", "POST", "/predict", lambda r: {**r, "tenure": None}, {}, 200, ""),
     ("unknown category", "POST", "/predict", lambda r: {**r, "contract": "Lifetime"}, {}, 200,
      ""),

@@ -1,10 +1,9 @@
 """A trained champion (trained once per session) and real `driftloop serve` processes.
 
-The session state is prepared and trained with the real CLI on the telco data, with a light
-spec (logistic regression + a small LightGBM). Tests that change the registry work on a
-clone: a fresh state folder with the same dataset files and the champion's pipeline logged
-and registered again through ``Tracker`` (the registry stores absolute artifact paths, so
-copying the folder would share artifacts with the session state).
+The session state (``tests/conftest.py::trained_state``) is prepared and trained with the real
+CLI on the telco data, with a light spec (logistic regression + a small LightGBM). Tests that
+change the registry work on a clone: a fresh state folder with the same dataset files and the
+champion's pipeline logged and registered again through ``Tracker``.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from ..conftest import TELCO, TELCO_SPEC, free_port, run_cli, stop_process, wait_for_port
+from ..conftest import free_port, stop_process, wait_for_port
 
 ADMIN_TOKEN = "test-admin-token-not-a-secret"
 MODEL_NAME = "driftloop-model"
@@ -62,30 +60,11 @@ class TrainedState:
         return Settings(state_dir=self.state_dir, spec=self.spec, **overrides)
 
 
-def write_light_spec(path: Path) -> Path:
-    """The telco spec with two quick candidates."""
-    data = yaml.safe_load(TELCO_SPEC.read_text())
-    data["source"] = str(TELCO)
-    data["candidates"] = [
-        {"name": "logistic_regression", "kind": "logistic_regression",
-         "params": {"C": 1.0, "max_iter": 1000}},
-        {"name": "lightgbm", "kind": "lightgbm",
-         "params": {"n_estimators": 40, "num_leaves": 15, "learning_rate": 0.1,
-                    "random_state": 42, "verbose": -1}},
-    ]  # fmt: skip
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 @pytest.fixture(scope="session")
-def trained_state(tmp_path_factory: pytest.TempPathFactory) -> TrainedState:
-    """prepare + train once per session with the real CLI."""
-    root = tmp_path_factory.mktemp("serve-trained")
-    state = TrainedState(root, write_light_spec(root / "spec.yaml"))
-    for step in (["prepare"], ["train"]):
-        result = run_cli(step, state.env())
-        assert result.returncode == 0, result.stderr[-3000:]
-    return state
+def trained_state(trained_state: dict[str, str]) -> TrainedState:
+    """The session's trained state (``tests/conftest.py``: prepare + train once, real CLI)."""
+    state_dir = Path(trained_state["DRIFTLOOP_STATE_DIR"])
+    return TrainedState(state_dir.parent, Path(trained_state["DRIFTLOOP_SPEC"]))
 
 
 def tracker_for(state: TrainedState) -> Any:

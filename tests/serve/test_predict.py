@@ -256,6 +256,18 @@ def test_v2_metadata_health_and_errors(client, schema, trained_state):
     mistyped = client.post(f"/v2/models/{MODEL_NAME}/infer", json={"inputs": inputs})
     assert mistyped.status_code == 400
     assert "'tenure' row 0" in mistyped.json()["error"]
+    # NaN in a numeric tensor is a missing value (the protocol's convention); infinity is not
+    inputs[0]["data"] = ["@nan@", "@inf@"]
+    text = json.dumps({"inputs": inputs}).replace('"@nan@"', "NaN").replace('"@inf@"', "Infinity")
+    infinite = client.post(f"/v2/models/{MODEL_NAME}/infer", content=text,
+                           headers={"content-type": "application/json"})  # fmt: skip
+    assert infinite.status_code == 400, infinite.text
+    assert "'tenure' row 1" in infinite.json()["error"] and "finite" in infinite.json()["error"]
+    inputs[0]["data"] = ["@nan@", 3]
+    text = json.dumps({"inputs": inputs}).replace('"@nan@"', "NaN")
+    missing_value = client.post(f"/v2/models/{MODEL_NAME}/infer", content=text,
+                                headers={"content-type": "application/json"})  # fmt: skip
+    assert missing_value.status_code == 200, missing_value.text
     wrong_version = client.post(f"/v2/models/{MODEL_NAME}/versions/999/infer",
                                 json={"inputs": inputs})  # fmt: skip
     assert wrong_version.status_code == 404

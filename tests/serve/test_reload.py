@@ -70,12 +70,8 @@ def new_version(tracker: Any, seed: int) -> str:
 
 def local_artifacts(tracker: Any, version: str) -> Path:
     """The version's files where the store keeps them (not a downloaded copy)."""
-    import mlflow
-
     source = tracker.client.get_model_version(tracker.model_name, version).source
-    model_id = source.removeprefix("models:/")
-    location = mlflow.MlflowClient(tracker.settings.tracking_uri).get_logged_model(
-        model_id).artifact_location  # fmt: skip
+    location = tracker.client.get_logged_model(source.removeprefix("models:/")).artifact_location
     return Path(location.removeprefix("file://"))
 
 

@@ -18,13 +18,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 import driftloop
 from driftloop.errors import InputError
 from driftloop.serve.api_models import V2InferenceRequest
-from driftloop.serve.inference import Inference, ModelNotReadyError
+from driftloop.serve.inference import Inference, ModelNotReadyError, dump_json
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.monitor import DriftGauges, DriftMonitor
 from driftloop.serve.prediction_log import PredictionLog
@@ -206,6 +207,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.monitor = monitor
     app.state.openapi_model_version = None
     app.add_middleware(MetricsMiddleware, telemetry=telemetry)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler fails (a 500) when the offending input is NaN or infinity
+        return Response(
+            dump_json({"detail": exc.errors()}), status_code=422, media_type="application/json"
+        )
 
     @app.exception_handler(ModelNotReadyError)
     async def _not_ready(request: Request, exc: ModelNotReadyError) -> JSONResponse:

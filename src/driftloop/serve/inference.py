@@ -58,8 +58,8 @@ def new_request_id() -> str:
 
 
 def dump_json(obj: Any) -> bytes:
-    """JSON bytes; NaN and infinities become null (they are not JSON)."""
-    return pydantic_core.to_json(obj, inf_nan_mode="null")
+    """JSON bytes; NaN and infinities become null (they are not JSON), other objects text."""
+    return pydantic_core.to_json(obj, inf_nan_mode="null", fallback=str)
 
 
 class ModelNotReadyError(RuntimeError):

@@ -3,7 +3,8 @@
 Each feature becomes a required, nullable field (a missing value is legitimate data; a
 missing *field* is a client bug): numeric features are numbers, categorical features are
 strings. Validation is strict, so ``"12"`` for a number or ``12`` for a category is a 422
-that names the field, not a silent conversion. Unknown categories are accepted (the
+that names the field, not a silent conversion; so are ``NaN``, ``Infinity`` and numbers too
+large for a float (a missing value is ``null``). Unknown categories are accepted (the
 encoder treats them as unseen and the service counts them). Extra fields are ignored, so
 clients keep working when a new model version drops a feature.
 """
@@ -101,6 +102,7 @@ def build_request_models(
         names.append(name)
     config = ConfigDict(
         strict=True,
+        allow_inf_nan=False,
         extra="ignore",
         protected_namespaces=(),
         json_schema_extra={"examples": [dict(example)]} if example else None,
