@@ -6,7 +6,8 @@ One ``python -m driftloop serve`` process gets an open-loop request stream at a 
 Every ``--reload-every`` seconds the ``champion`` alias moves to the other of two versions
 (the trained champion and a second model of the other kind) and ``/admin/reload`` swaps it
 in; the server's own drift monitor (``DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS``) runs a check
-every ``--monitor-every-rows`` (500) logged rows. Memory is the server's RSS
+every ``--monitor-every-rows`` (500) logged rows, at most once per
+``--monitor-min-interval-s`` (10). Memory is the server's RSS
 (``/proc/<pid>/status``).
 
 Pass/fail: no request may fail, and the RSS at the end must be within 20% of the RSS after
@@ -491,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the server's drift check runs after this many logged rows (0: no drift check)",
     )
     parser.add_argument(
+        "--monitor-min-interval-s",
+        type=float,
+        default=10.0,
+        help="and at most once per this many seconds (the server's default is 30)",
+    )
+    parser.add_argument(
         "--no-kill",
         dest="kill",
         action="store_false",
@@ -530,6 +537,7 @@ def run(args: argparse.Namespace) -> int:
     url = f"http://127.0.0.1:{port}"
     sink = EventSink()
     server_env = {**env, "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": str(args.monitor_every_rows),
+                  "DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S": str(args.monitor_min_interval_s),
                   "DRIFTLOOP_WEBHOOK__URL": sink.url}  # fmt: skip
     log_path = args.state_dir.parent / "soak-server.log"
     from driftloop.settings import Settings

@@ -184,27 +184,29 @@ def registry_client(state_dir: Path | str) -> Any:
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def copy_state(src: Path, dst: Path) -> None:
-    """Copy a local state folder so that the copy owns its registry *and* its artifacts.
-
-    MLflow stores absolute artifact locations (experiment, runs, model versions, logged
-    models); they are rewritten from ``src`` to ``dst`` in the copied SQLite database, or the
-    copy would keep writing into, and reading from, the original's artifact folder.
-    """
+def relocate_registry(db: Path, old: Path, new: Path) -> None:
+    """Point a copied MLflow database's absolute artifact locations (experiment, runs, model
+    versions, logged models) from ``old`` to ``new``, or the copy would keep writing into,
+    and reading from, the original's artifact folder."""
     import sqlite3
 
-    shutil.copytree(src, dst)
-    old, new = str(src.resolve()), str(dst.resolve())
-    with sqlite3.connect(dst / "mlflow.db") as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    before, after = str(old.resolve()), str(new.resolve())
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            for _, column, kind, *_ in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+            for _, column, kind, *_ in conn.execute(f'PRAGMA table_info("{table}")').fetchall():
                 if any(t in kind.upper() for t in ("CHAR", "TEXT", "CLOB")):
-                    db.execute(
+                    conn.execute(
                         f'UPDATE "{table}" SET "{column}" = REPLACE("{column}", ?, ?) '
                         f'WHERE "{column}" LIKE ?',
-                        (old, new, f"%{old}%"),
+                        (before, after, f"%{before}%"),
                     )
+
+
+def copy_state(src: Path, dst: Path) -> None:
+    """Copy a local state folder so that the copy owns its registry *and* its artifacts."""
+    shutil.copytree(src, dst)
+    relocate_registry(dst / "mlflow.db", src, dst)
 
 
 @pytest.fixture()

@@ -49,6 +49,8 @@ class ServerSettings(BaseModel):
     """Largest number of records accepted by /predict/batch."""
     monitor_every_rows: int = 500
     """Run the in-server drift check after this many newly logged rows (0 disables)."""
+    monitor_min_interval_s: float = Field(default=30.0, ge=0)
+    """At most one in-server drift check per this many seconds, however busy the traffic."""
     admin_endpoints: bool = True
     """Expose /admin/*, /simulate-drift and /feedback (each needs the admin token)."""
 

@@ -262,3 +262,26 @@ def test_unsupported_pipelines_raise(spec: DatasetSpec, telco, classifier) -> No
     )
     with pytest.raises(UnsupportedPipelineError, match="3 classes"):
         compile_pipeline(lr.fit(X, three_classes), num, cat)
+
+
+def test_lightgbm_one_row_c_path_equals_the_booster_from_several_threads(
+    spec: DatasetSpec, telco, classifier
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from driftloop.core.lightgbm_scorer import LightGBMScorer
+
+    _, holdout = telco
+    pipeline = classifier("lightgbm")
+    compiled = compile_pipeline(pipeline, spec.numeric_features, spec.categorical_features)
+    X = compiled.encoder.encode_columns(holdout[list(spec.features)])
+    X[::7, 0] = np.nan  # missing values take the trees' default branches
+    booster = pipeline[-1].booster_
+    expected = booster.predict(X, num_threads=1)
+    scorer = LightGBMScorer(booster, X.shape[1])
+    with ThreadPoolExecutor(4) as pool:
+        got = np.concatenate(list(pool.map(lambda i: scorer(X[i : i + 1]), range(len(X)))))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scorer(X[:50]), expected[:50], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="encoded columns"):
+        scorer(X[:1, :-1])

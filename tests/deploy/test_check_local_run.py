@@ -10,6 +10,8 @@ import pytest
 
 from driftloop.cluster.check import check_local_run
 
+from ..conftest import relocate_registry
+
 pytestmark = pytest.mark.e2e
 
 
@@ -22,6 +24,7 @@ def test_workflow_steps_close_the_loop_locally(trained_state, tmp_path):
         shutil.copytree(src / "store", state / "store")
         (state / "state").mkdir()
         shutil.copy(src / "mlflow.db", state / "state" / "mlflow.db")
+        relocate_registry(state / "state" / "mlflow.db", src / "store", state / "store")
         env["DRIFTLOOP_SPEC"] = trained_state["DRIFTLOOP_SPEC"]
         version = pd.read_json(state / "store" / "datasets" / "latest.json", typ="series")[
             "version"

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import free_port, stop_process, wait_for_port
+from ..conftest import copy_state, free_port, stop_process, wait_for_port
 
 ADMIN_TOKEN = "test-admin-token-not-a-secret"
 MODEL_NAME = "driftloop-model"
@@ -61,10 +61,15 @@ class TrainedState:
 
 
 @pytest.fixture(scope="session")
-def trained_state(trained_state: dict[str, str]) -> TrainedState:
-    """The session's trained state (``tests/conftest.py``: prepare + train once, real CLI)."""
-    state_dir = Path(trained_state["DRIFTLOOP_STATE_DIR"])
-    return TrainedState(state_dir.parent, Path(trained_state["DRIFTLOOP_SPEC"]))
+def trained_state(
+    trained_state: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> TrainedState:
+    """A copy, for the serve tests, of the session's trained state (``tests/conftest.py``:
+    prepare + train once with the real CLI). Servers here log, check drift and write reports
+    into it; the session state stays as trained for the tests that copy it later."""
+    root = tmp_path_factory.mktemp("serve-trained")
+    copy_state(Path(trained_state["DRIFTLOOP_STATE_DIR"]), root / "state")
+    return TrainedState(root, Path(trained_state["DRIFTLOOP_SPEC"]))
 
 
 def tracker_for(state: TrainedState) -> Any:

@@ -47,7 +47,11 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(trained_state, ser
     hook = Webhook()
     try:
         env = serve_env(
-            trained_state, monitor_every_rows=300, log_flush_interval_s=0.5, reload_interval_s=0
+            trained_state,
+            monitor_every_rows=300,
+            monitor_min_interval_s=0,
+            log_flush_interval_s=0.5,
+            reload_interval_s=0,
         )
         env |= {
             "DRIFTLOOP_WEBHOOK__URL": f"http://127.0.0.1:{hook.port}/drift-detected",
@@ -96,3 +100,46 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(trained_state, ser
         assert len(hook.received) == 1  # one episode, one event (cool-down)
     finally:
         hook.close()
+
+
+class RecordingMonitor:
+    """A DriftMonitor whose check only records when it started (the schedule is the subject)."""
+
+    @staticmethod
+    def make(min_interval_s: float):
+        import time
+
+        from driftloop.serve.monitor import DriftMonitor
+        from driftloop.settings import Settings
+
+        class Recording(DriftMonitor):
+            starts: list[float] = []
+
+            def run_once(self):
+                self.starts.append(time.monotonic())
+                return {}
+
+        return Recording(Settings(), store=None, tracker=None, every_rows=10,
+                         min_interval_s=min_interval_s)  # fmt: skip
+
+
+def test_checks_start_at_most_once_per_minimum_interval():
+    monitor = RecordingMonitor.make(min_interval_s=0.5)
+    monitor.on_flush(10)
+    monitor.wait(5)
+    monitor.on_flush(10)  # due again at once: waits out the interval
+    assert not monitor.trigger()  # one check at a time, waiting ones included
+    monitor.wait(5)
+    assert len(monitor.starts) == 2
+    assert monitor.starts[1] - monitor.starts[0] >= 0.5
+    assert monitor.delay_s(monitor.starts[1]) == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_waiting_check_is_cancelled_at_shutdown():
+    monitor = RecordingMonitor.make(min_interval_s=60)
+    monitor.on_flush(10)
+    monitor.wait(5)
+    monitor.on_flush(10)
+    monitor.stop()
+    monitor.wait(5)
+    assert len(monitor.starts) == 1

@@ -108,12 +108,7 @@ def test_background_flush_by_size_and_listeners(tmp_path):
 
 
 def test_store_down_spools_then_uploads_when_it_returns(tmp_path):
-    closed = Settings(
-        state_dir=tmp_path / "state", store_url="s3://nowhere/prefix",
-        s3={"endpoint_url": f"http://127.0.0.1:{free_port()}", "access_key_id": "testing",
-            "secret_access_key": "testing"},
-    )  # fmt: skip
-    log = make_log(tmp_path, store=ObjectStore.from_settings(closed))
+    log = make_log(tmp_path, store=closed_store(tmp_path))
     log.extend(LAYOUT, [row(i) for i in range(4)])
     result = log.flush()
     assert result.spooled_rows == 4 and result.written_rows == 0
@@ -121,13 +116,71 @@ def test_store_down_spools_then_uploads_when_it_returns(tmp_path):
     assert [p.relative_to(tmp_path / "spool").as_posix() for p in spool] == list(result.segments)
 
     log.writer.store = ObjectStore((tmp_path / "store").as_uri())  # the store is back
+    log.writer.health.retry_at = 0.0  # and a retry is due
     log.append(LAYOUT, row(10))
     result = log.flush()
     assert result.written_rows == 5 and not log.writer.spooled()
     frame = read_inference_log(log.writer.store)
     assert sorted(frame["request_id"]) == ["id-0", "id-1", "id-10", "id-2", "id-3"]
-    assert log.telemetry.log_rows_spooled._value.get() == 4
+    # row 10 went through the spool too: the store counted as down until the probe worked
+    assert log.telemetry.log_rows_spooled._value.get() == 5
     assert log.telemetry.log_rows_written._value.get() == 5
+
+
+def closed_store(tmp_path: Path) -> ObjectStore:
+    """An S3 store on a port nothing listens on (a real client, failing for real)."""
+    closed = Settings(
+        state_dir=tmp_path / "state", store_url="s3://nowhere/prefix",
+        s3={"endpoint_url": f"http://127.0.0.1:{free_port()}", "access_key_id": "testing",
+            "secret_access_key": "testing"},
+    )  # fmt: skip
+    return ObjectStore.from_settings(closed)
+
+
+def test_after_a_failed_write_segments_spool_without_trying_the_store_until_a_retry_is_due(
+    tmp_path,
+):
+    now = [100.0]
+    writer = SegmentWriter(closed_store(tmp_path), tmp_path / "spool", clock=lambda: now[0])
+    log = PredictionLog(writer, Telemetry(), max_rows=1000, flush_rows=100, flush_interval_s=60)
+    log.extend(LAYOUT, [row(i) for i in range(3)])
+    assert log.flush().spooled_rows == 3
+    assert writer.attempts == 1 and writer.health.down
+    assert log.telemetry.store_up._value.get() == 0
+    for i in range(3):  # within the back-off: straight to the spool, no attempt
+        log.append(LAYOUT, row(10 + i))
+        assert log.flush().spooled_rows == 1
+    assert writer.attempts == 1 and len(writer.spooled()) == 4
+    now[0] += writer.health.backoff_s  # a retry is due: one probe (the oldest segment) fails
+    log.append(LAYOUT, row(20))
+    assert log.flush().spooled_rows == 1
+    assert writer.attempts == 2 and writer.health.backoff_s == 1.0
+    now[0] += 1.0  # the store is back: the probe uploads the spool, oldest first
+    writer.store = ObjectStore((tmp_path / "store").as_uri())
+    log.append(LAYOUT, row(30))
+    result = log.flush()
+    assert result.spooled_rows == 1 and result.written_rows == 8
+    assert not writer.spooled() and not writer.health.down
+    assert log.telemetry.store_up._value.get() == 1
+    log.append(LAYOUT, row(40))  # and writes go to the store directly again
+    assert log.flush().written_rows == 1 and not writer.spooled()
+    ids = sorted(read_inference_log(writer.store)["request_id"])
+    assert ids == sorted(f"id-{i}" for i in [0, 1, 2, 10, 11, 12, 20, 30, 40])
+
+
+def test_temporary_files_a_crash_left_in_the_spool_are_removed(tmp_path):
+    import os
+
+    spool = tmp_path / "spool" / "inference" / "2026" / "11" / "28"
+    spool.mkdir(parents=True)
+    stale, fresh = spool / ".tmp-stale", spool / ".tmp-fresh"
+    stale.write_bytes(b"half a segment")
+    fresh.write_bytes(b"being written by another worker")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    writer = SegmentWriter(ObjectStore((tmp_path / "store").as_uri()), tmp_path / "spool")
+    assert writer.upload_spool() == []
+    assert not stale.exists() and fresh.exists()
 
 
 def test_segment_ids_are_unique_and_name_the_process():

@@ -314,10 +314,10 @@ def _compile_scorer(model: Any) -> tuple[Scorer, str, np.ndarray | None]:
     if family in ("LGBMClassifier", "LGBMRegressor"):
         if callable(model.objective_):
             raise UnsupportedPipelineError("LightGBM with a custom objective returns raw scores")
-        booster = model.booster_
-        # One thread: several server workers share two cores, and OpenMP threads that spin
-        # waiting for work make every worker slower (PITFALLS: ~4,500 -> ~350 requests/s).
-        return (lambda X: booster.predict(X, num_threads=1)), "lightgbm", classes
+        from driftloop.core.lightgbm_scorer import LightGBMScorer
+
+        scorer = LightGBMScorer(model.booster_, int(model.n_features_in_))
+        return scorer, "lightgbm", classes
     if family == "LogisticRegression":
         coef, intercept = model.coef_[0].copy(), float(model.intercept_[0])
         ovr = getattr(model, "multi_class", "auto") in ("ovr", "warn", "auto", "deprecated")

@@ -2,7 +2,9 @@
 
 It never runs on the request path: the prediction log's flush reports how many rows it
 wrote, and once enough have accumulated a worker thread runs the same detection as
-``driftloop detect --emit`` (report in the store, policy decision, signed event).
+``driftloop detect --emit`` (report in the store, policy decision, signed event). Checks
+start at most once per ``min_interval_s``: at thousands of requests a second, 500 rows
+arrive every fraction of a second, and back-to-back checks would take a core from serving.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -56,12 +59,16 @@ class DriftMonitor:
         tracker: Any,
         every_rows: int,
         gauges: Any = None,
+        min_interval_s: float = 0.0,
     ) -> None:
         self.settings = settings
         self.store = store
         self.tracker = tracker
         self.every_rows = every_rows
+        self.min_interval_s = min_interval_s
         self.gauges = gauges
+        self._last_start: float | None = None
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._running = threading.Lock()
         self._pending = 0
@@ -91,7 +98,11 @@ class DriftMonitor:
             self.trigger()
 
     def trigger(self) -> bool:
-        """Start a check in a worker thread unless one is running; True when started."""
+        """Start a check in a worker thread unless one is running or waiting; True when started.
+
+        Within ``min_interval_s`` of the previous check's start, the worker waits out the
+        rest of the interval first.
+        """
         if not self._running.acquire(blocking=False):
             return False
         with self._lock:
@@ -100,8 +111,21 @@ class DriftMonitor:
         self._thread.start()
         return True
 
+    def delay_s(self, now: float) -> float:
+        """How long a check due now waits for the minimum interval."""
+        if self._last_start is None:
+            return 0.0
+        return max(0.0, self._last_start + self.min_interval_s - now)
+
+    def stop(self) -> None:
+        """Cancel a check that is waiting for its interval (shutdown)."""
+        self._stop.set()
+
     def _run_guarded(self) -> None:
         try:
+            if self._stop.wait(self.delay_s(time.monotonic())):
+                return
+            self._last_start = time.monotonic()
             self.run_once()
         except Exception as exc:  # a failed check must not kill the server; it is reported
             self.last_error = f"{type(exc).__name__}: {exc}"

@@ -215,15 +215,17 @@ class PredictionLog:
                     self.telemetry.log_rows_spooled.inc(len(rows))
                 keys.append(key)
                 log.debug("log segment", extra={"key": key, "rows": len(rows)})
-            if not spooled:
-                uploaded = self.writer.upload_spool()
-                from_spool = sum(u.rows for u in uploaded if u.key.startswith(INFERENCE_PREFIX))
-                if from_spool:
-                    self.telemetry.log_rows_written.inc(from_spool)
-                written += from_spool
-            self.telemetry.log_segments_spooled.set(len(self.writer.spooled()))
+            # the spool, oldest first: a probe of the store while it is down (when due)
+            uploaded = self.writer.upload_spool()
+            from_spool = sum(u.rows for u in uploaded if u.key.startswith(INFERENCE_PREFIX))
+            if from_spool:
+                self.telemetry.log_rows_written.inc(from_spool)
+            written += from_spool
+            waiting = len(self.writer.spooled())
+            self.telemetry.log_segments_spooled.set(waiting)
             self.telemetry.log_buffered_rows.set(self.buffered)
-        self._spool_waiting = bool(spooled) or bool(self.writer.spooled())
+            self.telemetry.store_up.set(0 if self.writer.health.down else 1)
+        self._spool_waiting = bool(waiting)
         return FlushResult(written, spooled, tuple(keys))
 
     async def flush_async(self) -> FlushResult:

@@ -2,7 +2,12 @@
 
 A spooled segment keeps its object key as its relative path under the spool folder, so
 uploading it later needs nothing but the file. Spool files are written to a temporary name
-and renamed, so a crash never leaves half a segment to upload.
+and renamed, so a crash never leaves half a segment to upload (a temporary file left by a
+crash is removed once it is older than ``STALE_TEMP_S``).
+
+After a failed write the store counts as down (``core.store_health``): segments go straight
+to the spool, without paying the S3 client's retries again, until a retry is due; then
+uploading the spool, oldest segment first, is the probe.
 """
 
 from __future__ import annotations
@@ -10,14 +15,19 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from driftloop.core.store_health import StoreHealth
 from driftloop.store import ObjectStore
 
 log = logging.getLogger("driftloop.serve.spool")
+STALE_TEMP_S = 300.0
+"""A spool temporary file this old belongs to no live writer (a crash left it)."""
 
 
 @dataclass(frozen=True)
@@ -31,22 +41,43 @@ class UploadedSegment:
 class SegmentWriter:
     """Puts segment bytes in the store; spools them when the store fails."""
 
-    def __init__(self, store: ObjectStore, spool_dir: Path) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        spool_dir: Path,
+        health: StoreHealth | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.spool_dir = Path(spool_dir)
+        self.health = health or StoreHealth()
+        self.clock = clock
+        self.attempts = 0
+        """Writes and uploads tried on the store (a skipped one is not an attempt)."""
+        self._temp_checked = False
 
     def write(self, key: str, data: bytes) -> bool:
-        """Write one segment; True when it reached the store, False when it was spooled."""
+        """Write one segment; True when it reached the store, False when it was spooled.
+
+        While the store is down, the segment is spooled without trying the store: the
+        spool upload is the probe, and it keeps segments in order.
+        """
+        if self.health.down:
+            self._spool(key, data)
+            return False
         try:
+            self.attempts += 1
             self.store.write_bytes(key, data)
             return True
         except Exception as exc:  # noqa: BLE001 - any store failure: keep the rows on disk
             # s3fs lets botocore's connection errors through untranslated, so this cannot
             # be narrowed to StoreUnavailableError without losing rows.
+            self.health.failed(self.clock())
             log.warning(
-                "object store write failed; spooling segment",
-                extra={"key": key, "error": f"{type(exc).__name__}: {exc}"},
-            )
+                "object store write failed; spooling segments until it answers again",
+                extra={"key": key, "error": f"{type(exc).__name__}: {exc}",
+                       "retry_in_s": self.health.backoff_s},
+            )  # fmt: skip
         self._spool(key, data)
         return False
 
@@ -71,14 +102,40 @@ class SegmentWriter:
             key=lambda p: p.relative_to(self.spool_dir).as_posix(),
         )
 
+    def remove_stale_temp(self, older_than_s: float = STALE_TEMP_S) -> int:
+        """Delete spool temporary files a crash left behind; returns how many."""
+        removed = 0
+        if self.spool_dir.is_dir():
+            cutoff = time.time() - older_than_s
+            for path in self.spool_dir.rglob(".tmp-*"):
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:  # another worker removed it first
+                    continue
+        if removed:
+            log.info("removed stale spool temporary files", extra={"files": removed})
+        return removed
+
     def upload_spool(self) -> list[UploadedSegment]:
-        """Upload spooled segments oldest first; stop at the first failure (store still down)."""
+        """Upload spooled segments oldest first; stop at the first failure (store still down).
+
+        While the store is down and no retry is due, nothing is tried.
+        """
+        if not self._temp_checked:
+            self._temp_checked = True
+            self.remove_stale_temp()
         uploaded: list[UploadedSegment] = []
+        if not self.health.should_try(self.clock()):
+            return uploaded
         for path in self.spooled():
             key = path.relative_to(self.spool_dir).as_posix()
             try:
                 rows = pq.read_metadata(path).num_rows
                 data = path.read_bytes()
+            except FileNotFoundError:  # another worker on this spool uploaded it
+                continue
             except (OSError, ValueError) as exc:  # corrupt: set it aside, report it, go on
                 bad = path.with_name(path.name + ".bad")
                 path.replace(bad)
@@ -88,15 +145,21 @@ class SegmentWriter:
                 )
                 continue
             try:
+                self.attempts += 1
                 self.store.write_bytes(key, data)
             except Exception as exc:  # noqa: BLE001 - store still unreachable: retry later
+                self.health.failed(self.clock())
                 log.info(
                     "store still unreachable; segments stay spooled",
-                    extra={"spooled": len(self.spooled()), "error": type(exc).__name__},
-                )
-                break
+                    extra={"spooled": len(self.spooled()), "error": type(exc).__name__,
+                           "retry_in_s": self.health.backoff_s},
+                )  # fmt: skip
+                return uploaded
             path.unlink(missing_ok=True)
             uploaded.append(UploadedSegment(key, rows))
+        if self.health.down:
+            log.info("object store answers again", extra={"failures": self.health.failures})
+        self.health.succeeded()
         if uploaded:
             log.info(
                 "uploaded spooled segments",

@@ -75,6 +75,12 @@ class Telemetry:
             "driftloop_inference_log_spooled_segments",
             "Segments waiting in the local spool for the store.", registry=r,
         )  # fmt: skip
+        self.store_up = Gauge(
+            "driftloop_object_store_up",
+            "1 while the object store takes writes; 0 after a failed write, until a retry works.",
+            registry=r,
+        )  # fmt: skip
+        self.store_up.set(1)
         self.log_buffered_rows = Gauge(
             "driftloop_inference_log_buffered_rows", "Rows waiting in memory for the next flush.",
             registry=r,

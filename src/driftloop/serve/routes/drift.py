@@ -30,6 +30,7 @@ def get_drift(request: Request) -> dict[str, Any]:
             return {
                 "status": "no drift check yet",
                 "monitor_every_rows": monitor.every_rows if monitor else 0,
+                "monitor_min_interval_s": monitor.min_interval_s if monitor else 0,
             }
         latest = store.read_json(f"reports/{ids[-1]}/drift.json")
     return {
