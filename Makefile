@@ -14,6 +14,8 @@ TAG ?= dev
 PLATFORM ?= linux/amd64
 OVERLAY ?= deploy/overlays/dev
 PYTEST_ARGS ?=
+# test files run in parallel, one whole file per worker (module fixtures start servers)
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format test run-data-preparation run-model-training run-evaluate \
@@ -41,7 +43,7 @@ format: install ## Format the code
 	$(RUN) ruff check --fix src tests benchmarks
 
 test: install ## Run the test suite
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 run-data-preparation: install ## Prepare the demo data set (configs/telco.yaml)
 	$(RUN) driftloop prepare
