@@ -51,6 +51,7 @@ ADMIN_TOKEN = "soak-admin-token-not-a-secret"  # a placeholder for a local test 
 BATCH = 10
 MAX_IN_FLIGHT = 200
 MAX_EXTRA_WARMUP_S = 120.0
+IDLE_REUSE_S = 3.0  # below uvicorn's 5 s keep-alive timeout
 
 
 def free_port() -> int:
@@ -223,6 +224,83 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class RawHTTP:
+    """A minimal HTTP/1.1 client on keep-alive connections to one server.
+
+    The load generator shares the machine with the server it measures, so it must cost far
+    less CPU: httpx's async client took ~0.8 of a core at 200 requests/s here and its own
+    event-loop delays showed up as "latency". Requests are pre-encoded bytes; responses
+    are read by ``Content-Length`` (or chunked).
+    """
+
+    def __init__(self, url: str, max_connections: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self._slots = asyncio.Semaphore(max_connections)
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection the server has not closed, or a new one. uvicorn closes
+        connections idle for 5 s: reusing one it is about to close would fail a request the
+        way no real client would (they drop such connections too)."""
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if not reader.at_eof() and time.monotonic() - since < IDLE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(self.host, self.port)
+
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, headers: str = ""
+    ) -> tuple[int, bytes]:
+        async with self._slots:
+            reader, writer = await self._connection()
+            try:
+                payload = body or b""
+                writer.write(
+                    f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                    f"{headers}\r\n".encode()
+                    + payload
+                )
+                status_line = await reader.readline()
+                if not status_line:
+                    raise ConnectionError("server closed the connection")
+                status = int(status_line.split()[1])
+                length, chunked, close = 0, False, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    key = name.strip().lower()
+                    if key == b"content-length":
+                        length = int(value)
+                    elif key == b"transfer-encoding":
+                        chunked = b"chunked" in value.lower()
+                    elif key == b"connection":
+                        close = value.strip().lower() == b"close"
+                if chunked:
+                    parts = []
+                    while size := int((await reader.readline()).split(b";")[0], 16):
+                        parts.append(await reader.readexactly(size))
+                        await reader.readline()
+                    await reader.readline()
+                    data = b"".join(parts)
+                else:
+                    data = await reader.readexactly(length)
+            except BaseException:
+                writer.close()
+                raise
+            if close:
+                writer.close()
+            else:
+                self._idle.append((reader, writer, time.monotonic()))
+            return status, data
+
+    def close(self) -> None:
+        for _, writer, _ in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
 class Load:
     """An open-loop request schedule at a fixed rate, until stopped."""
 
@@ -239,55 +317,61 @@ class Load:
         self._labelled: list[tuple[str, str]] = []
         self._rng = random.Random(1)
         self.started = time.perf_counter()
+        self.bodies = [json.dumps(r).encode() for r in records]
 
-    async def one(self, client: httpx.AsyncClient, kind: str, i: int) -> None:
+    async def one(self, http: RawHTTP, kind: str, i: int) -> None:
         t = self.tally
         n = len(self.records)
         i = self._rng.randrange(n)  # rows drawn at random: the traffic has no drift
         started = time.perf_counter()
         try:
             if kind == "predict":
-                r = await client.post("/predict", json=self.records[i % n])
-                ids = [r.json()["request_id"]] if r.status_code == 200 else []
+                status, data = await http.request("POST", "/predict", self.bodies[i % n])
+                ids = [json.loads(data)["request_id"]] if status == 200 else []
                 if ids:
                     self._labelled.append((ids[0], self.labels[i % n]))
             elif kind == "batch":
-                start = i % (n - BATCH)
-                body = {"records": self.records[start : start + BATCH]}
-                r = await client.post("/predict/batch", json=body)
+                # rows drawn at random too: contiguous slices of the split would cluster
+                # the window and make the drift statistics noisier than real traffic's
+                body = {"records": [self.records[j] for j in self._rng.sample(range(n), BATCH)]}
+                status, data = await http.request(
+                    "POST", "/predict/batch", json.dumps(body).encode()
+                )
                 ids = (
-                    [p["request_id"] for p in r.json()["predictions"]]
-                    if r.status_code == 200
+                    [p["request_id"] for p in json.loads(data)["predictions"]]
+                    if status == 200
                     else []
                 )
             elif kind == "feedback":
                 take, self._labelled = self._labelled[:20], self._labelled[20:]
                 labels = [{"request_id": rid, "label": lab} for rid, lab in take] or [
                     {"request_id": f"soak-{i}", "label": self.labels[0]}]  # fmt: skip
-                auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-                r = await client.post("/feedback", json={"labels": labels}, headers=auth)
+                auth = f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
+                body_bytes = json.dumps({"labels": labels}).encode()
+                status, data = await http.request("POST", "/feedback", body_bytes, auth)
                 ids = []
             else:
-                r = await client.get(f"/{kind}")
+                status, data = await http.request("GET", f"/{kind}")
                 ids = []
-        except httpx.HTTPError as exc:
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             t.failures[f"{kind}: {type(exc).__name__}"] += 1
             return
         t.add(kind, (time.perf_counter() - started) * 1e3)
-        if r.status_code != 200:
-            t.failures[f"{kind}: HTTP {r.status_code}"] += 1
+        if status != 200:
+            t.failures[f"{kind}: HTTP {status}"] += 1
         t.request_ids += ids
 
     async def run(self) -> None:
-        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
-        gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+        http = RawHTTP(self.url, MAX_IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
 
         async def guarded(kind: str, i: int) -> None:
-            async with gate:
-                await self.one(client, kind, i)
+            try:
+                await asyncio.wait_for(self.one(http, kind, i), 30.0)
+            except TimeoutError:
+                self.tally.failures[f"{kind}: timeout"] += 1
 
-        async with httpx.AsyncClient(base_url=self.url, timeout=30.0, limits=limits) as client:
+        try:
             start = self.started = time.perf_counter()
             i = 0
             while not self.stop.is_set():
@@ -305,6 +389,8 @@ class Load:
                 i += 1
             if tasks:
                 await asyncio.gather(*tasks)
+        finally:
+            http.close()
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -343,16 +429,56 @@ class SoakResult:
         return not self.failures and not self.reload_errors and self.rss_ratio <= 1.2
 
 
-def reload_to(state_dir: Path, spec: Path, url: str, version: str) -> str:
-    """Point champion at a version and have the server load it now."""
+def alias_server(state_dir: Path, spec: Path) -> None:
+    """Child process of ``Champion``: set the champion alias to each version read on stdin."""
     from driftloop.settings import Settings
     from driftloop.store import ObjectStore
     from driftloop.tracking import Tracker
 
     settings = Settings(state_dir=state_dir, spec=spec)
-    Tracker(settings, ObjectStore.from_settings(settings)).set_alias("champion", version)
-    r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                   timeout=120)  # fmt: skip
+    tracker = Tracker(settings, ObjectStore.from_settings(settings))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        tracker.set_alias("champion", line.strip())
+        print("ok", flush=True)
+
+
+class Champion:
+    """Moves the champion alias from a long-lived child process: MLflow in the load
+    generator's process would stall the loop that times the requests, and a new process per
+    move would cost seconds of CPU (imports) that the server needs."""
+
+    def __init__(self, state_dir: Path, spec: Path) -> None:
+        self.args = [__file__, "--alias-server", "--state-dir", str(state_dir), "--spec", str(spec)]
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, *self.args, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        if (await self.proc.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the alias helper did not start")
+
+    async def move_to(self, version: str) -> None:
+        assert self.proc is not None and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(f"{version}\n".encode())
+        await self.proc.stdin.drain()
+        if (await self.proc.stdout.readline()).strip() != b"ok":
+            raise RuntimeError(f"setting champion to v{version} failed")
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+async def reload_to(champion: Champion, url: str, version: str) -> str:
+    """Point champion at a version and have the server load it now."""
+    await champion.move_to(version)
+    async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+        r = await c.post("/admin/reload", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     body = r.json()
     if r.status_code != 200 or body.get("serving_version") != version:
         raise RuntimeError(f"reload to v{version}: HTTP {r.status_code} {body}")
@@ -369,6 +495,8 @@ async def drift_checks(url: str) -> int:
 async def soak(args: argparse.Namespace, env: dict[str, str], pid: int, url: str,
                versions: tuple[str, str], records: list[dict[str, Any]],
                labels: list[str], sink: EventSink) -> tuple[SoakResult, Load]:  # fmt: skip
+    champion = Champion(args.state_dir, args.spec)
+    await champion.start()
     load = Load(url, records, labels, args.rate)
     runner = asyncio.create_task(load.run())
     started = time.perf_counter()
@@ -394,8 +522,7 @@ async def soak(args: argparse.Namespace, env: dict[str, str], pid: int, url: str
         if now >= next_reload:
             current = 1 - current
             try:
-                reloads.append(await asyncio.to_thread(
-                    reload_to, args.state_dir, args.spec, url, versions[current]))  # fmt: skip
+                reloads.append(await reload_to(champion, url, versions[current]))
             except (RuntimeError, httpx.HTTPError, ValueError) as exc:
                 reload_errors.append(str(exc))
             next_reload += args.reload_every
@@ -430,6 +557,7 @@ async def soak(args: argparse.Namespace, env: dict[str, str], pid: int, url: str
         result.kill = await kill_before_flush(load, pid, url, env)
     load.stop.set()
     await runner
+    await champion.close()
     return result, load
 
 
@@ -504,9 +632,13 @@ def main(argv: list[str] | None = None) -> int:
         help="stop the server gracefully instead of the SIGKILL measurement",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--alias-server", action="store_true", help=argparse.SUPPRESS)
     keep = "keep the state folder it builds (reuse it with --state-dir); kept if the soak fails"
     parser.add_argument("--keep", action="store_true", help=keep)
     args = parser.parse_args(argv)
+    if args.alias_server:  # the child process of Champion
+        alias_server(args.state_dir, args.spec)
+        return 0
     if args.state_dir is not None:
         return run(args)
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-soak-"))

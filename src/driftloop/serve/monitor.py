@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         put(f"DRIFTLOOP_{group.upper()}__",
             {k: getattr(model, k) for k in type(model).model_fields})  # fmt: skip
     return env
+
+
+def _low_priority() -> list[str]:
+    """``nice -n 10`` where there is one: on a busy machine the check yields to serving."""
+    nice = shutil.which("nice")
+    return [nice, "-n", "10"] if nice else []
 
 
 class DriftMonitor:
@@ -142,13 +149,14 @@ class DriftMonitor:
         """Run one check now: ``driftloop detect --emit`` in a child process.
 
         A child process, not this one: the check (reading the window, the statistics, the
-        Evidently report) holds the interpreter for seconds, which would stall requests.
+        Evidently report) holds the interpreter for seconds, which would stall requests. At a
+        lower CPU priority, so that it takes the cores only when serving leaves them idle.
         """
         with tempfile.TemporaryDirectory(prefix="driftloop-monitor-") as tmp:
             out = Path(tmp) / "drift.json"
             proc = subprocess.run(
-                [sys.executable, "-m", "driftloop", "detect", "--emit", "--output", str(out),
-                 "--event-source", "monitor"],
+                [*_low_priority(), sys.executable, "-m", "driftloop", "detect", "--emit",
+                 "--output", str(out), "--event-source", "monitor"],
                 env={**os.environ, **settings_env(self.settings)},
                 capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
             )  # fmt: skip
