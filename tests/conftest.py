@@ -158,8 +158,15 @@ def light_spec_data() -> dict:
 
 
 @pytest.fixture(scope="session")
-def trained_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A state folder with a prepared telco dataset and a trained champion (built once)."""
+def trained_state(trained_session: dict[str, str]) -> dict[str, str]:
+    """The session's trained state (``tests/serve`` overrides this name with its own copy)."""
+    return trained_session
+
+
+@pytest.fixture(scope="session")
+def trained_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A state folder with a prepared telco dataset and a trained champion (built once).
+    Tests copy it before changing it (``trained_env``, ``copy_state``), so it stays as trained."""
     import yaml
 
     root = tmp_path_factory.mktemp("trained")

@@ -62,14 +62,22 @@ class TrainedState:
 
 @pytest.fixture(scope="session")
 def trained_state(
-    trained_state: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_session: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> TrainedState:
     """A copy, for the serve tests, of the session's trained state (``tests/conftest.py``:
     prepare + train once with the real CLI). Servers here log, check drift and write reports
     into it; the session state stays as trained for the tests that copy it later."""
     root = tmp_path_factory.mktemp("serve-trained")
-    copy_state(Path(trained_state["DRIFTLOOP_STATE_DIR"]), root / "state")
-    return TrainedState(root, Path(trained_state["DRIFTLOOP_SPEC"]))
+    copy_state(Path(trained_session["DRIFTLOOP_STATE_DIR"]), root / "state")
+    return TrainedState(root, Path(trained_session["DRIFTLOOP_SPEC"]))
+
+
+@pytest.fixture()
+def fresh_state(trained_session: dict[str, str], tmp_path: Path) -> TrainedState:
+    """A private copy of the session state as trained, for a test whose outcome depends on
+    what was logged (the drift monitor's windows): no other test's traffic in it."""
+    copy_state(Path(trained_session["DRIFTLOOP_STATE_DIR"]), tmp_path / "fresh" / "state")
+    return TrainedState(tmp_path / "fresh", Path(trained_session["DRIFTLOOP_SPEC"]))
 
 
 def tracker_for(state: TrainedState) -> Any:

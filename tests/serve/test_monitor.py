@@ -43,7 +43,8 @@ class Webhook:
         self.server.shutdown()
 
 
-def test_monitor_detects_drift_emits_event_and_serves_reports(trained_state, server_factory):
+def test_monitor_detects_drift_emits_event_and_serves_reports(fresh_state, server_factory):
+    trained_state = fresh_state  # its inference log holds only this test's traffic
     hook = Webhook()
     try:
         env = serve_env(
