@@ -51,3 +51,29 @@ def test_keep_alive_renews(tmp_path):
     assert read_lease(store, "retrain")["expires_at"] > first
     lease.release()
     assert read_lease(store, "retrain") is None
+
+
+def test_release_waits_for_a_renewal_in_flight(tmp_path):
+    """A renewal running when the lease is released must not write it back afterwards."""
+    import threading
+
+    store = ObjectStore((tmp_path / "s").as_uri())
+    lease = acquire_lease(store, "retrain", ttl_s=60, holder="a")
+    entered, go_on = threading.Event(), threading.Event()
+    write = store.write_json
+
+    def slow_write(key, value):  # the renewal's write, held until release() has started
+        entered.set()
+        go_on.wait(5)
+        write(key, value)
+
+    store.write_json = slow_write  # type: ignore[method-assign]
+    lease.keep_alive(every_s=0.01)
+    assert entered.wait(5)
+    releaser = threading.Thread(target=lease.release)
+    releaser.start()
+    time.sleep(0.1)  # release() is now waiting for the renewal
+    go_on.set()
+    releaser.join(5)
+    store.write_json = write  # type: ignore[method-assign]
+    assert read_lease(store, "retrain") is None

@@ -69,9 +69,16 @@ class Lease:
         self._thread.start()
 
     def release(self) -> None:
-        """Give the lease up (only if this holder still owns it)."""
+        """Give the lease up (only if this holder still owns it).
+
+        The renewal thread is stopped and waited for first: a renewal already past its
+        ownership check would otherwise write the lease back after the delete, and it would
+        block the next holder until it expired.
+        """
         if self._stop is not None:
             self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
         current = read_lease(self.store, self.name)
         if current is not None and current.get("holder") == self.holder:
             self.store.delete(self.key)
