@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from ..conftest import MotoServer
-from ..serve.conftest import ServerProcess, TrainedState, clone_state, serve_env
+from ..serve.conftest import (  # noqa: F401 - server_factory: a fixture for these tests
+    ServerProcess,
+    TrainedState,
+    clone_state,
+    serve_env,
+    server_factory,
+)
 
 QUIET_SERVER = {"reload_interval_s": 0, "monitor_every_rows": 0}
 """Server settings for fault tests: no registry watcher, no in-server drift check."""
@@ -162,19 +168,3 @@ class Traffic:
     def rows(self) -> int:
         with self._lock:
             return len(self.ok_ids)
-
-
-@pytest.fixture()
-def servers(tmp_path: Path) -> Iterator[Any]:
-    """Start `driftloop serve` processes in a test; any still running is stopped at the end."""
-    started: list[ServerProcess] = []
-
-    def start(env: dict[str, str], ready: bool = True) -> ServerProcess:
-        server = ServerProcess(env, tmp_path / f"server-{len(started)}.log")
-        started.append(server)
-        return server.start(ready=ready)
-
-    yield start
-    for server in started:
-        if server.proc is not None and server.proc.poll() is None:
-            server.stop()

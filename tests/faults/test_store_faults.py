@@ -131,7 +131,7 @@ def spooled_ids(env: dict[str, str]) -> list[str]:
 
 def test_kill_9_while_logging_loses_only_the_memory_buffer(
     base_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str],
-    servers,
+    server_factory,
 ):  # fmt: skip
     from driftloop.production_data import read_inference_log
 
@@ -154,7 +154,7 @@ def test_kill_9_while_logging_loses_only_the_memory_buffer(
     moto.start()
     moto.make_bucket(BUCKET)
     copy_datasets(base_state, s3_store(moto, BUCKET))  # the new process loads the model
-    restarted = servers(env)  # same state folder, so the same spool
+    restarted = server_factory(env)  # same state folder, so the same spool
     wait_until(lambda: not spool_files(env), 120)
     assert restarted.stop(), restarted.log()
 
