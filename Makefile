@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test run-data-preparation run-model-training run-evaluate \
+.PHONY: help install lint format test test-fast run-data-preparation run-model-training run-evaluate \
 	run-fastapi run-detect run-retrain demo bench mlflow-ui clean images images-push \
 	dev-secrets deploy manifests manifests-check
 
@@ -33,17 +33,21 @@ help: ## List the targets
 
 install: .venv/.installed ## Install driftloop and its dev tools into .venv (bootstraps uv)
 
-lint: install ## Ruff and mypy
+lint: install ## Ruff, mypy and the layer contracts (import-linter)
 	$(RUN) ruff check src tests benchmarks
 	$(RUN) ruff format --check src tests benchmarks
 	$(RUN) mypy src
+	$(RUN) lint-imports
 
 format: install ## Format the code
 	$(RUN) ruff format src tests benchmarks
 	$(RUN) ruff check --fix src tests benchmarks
 
-test: install ## Run the test suite
+test: install ## Run the whole test suite (what CI runs)
 	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+test-fast: install ## Unit and component tests only (no end-to-end, browser or cluster-sim runs)
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not e2e and not browser" $(PYTEST_ARGS)
 
 run-data-preparation: install ## Prepare the demo data set (configs/telco.yaml)
 	$(RUN) driftloop prepare
@@ -82,10 +86,10 @@ deploy: install ## Apply an overlay to the current kubectl context (OVERLAY=depl
 	$(RUN) kubectl apply -k $(OVERLAY)
 
 manifests: install ## Regenerate the Argo WorkflowTemplate YAML from its Hera code
-	$(RUN) python -m driftloop.cluster.workflow
+	$(RUN) python -m driftloop_cluster.workflow
 
 manifests-check: install ## Render, validate and dry-run every manifest (no cluster needed)
-	$(RUN) python -m driftloop.cluster.check
+	$(RUN) python -m driftloop_cluster.check
 
 mlflow-ui: install ## Open MLflow on the local state folder (http://127.0.0.1:5000)
 	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftloop/mlflow.db --host 127.0.0.1 --port 5000

@@ -5,7 +5,8 @@ For each size N it builds a synthetic reference and current frame of N rows x 20
 frame, a few with missing values), then runs, each in a fresh subprocess:
 
 * ``compute_drift`` (driftloop.core.drift_stats), and
-* a plain ``Report([DataDriftPreset()])`` run (driftloop.drift_report.evidently_drift_verdicts
+* a plain ``Report([DataDriftPreset()])`` run
+  (driftloop.adapters.evidently_report.evidently_drift_verdicts
   with no options: Evidently picks its own methods and thresholds).
 
 Peak memory is the subprocess's ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the RSS high-water
@@ -99,7 +100,7 @@ def run_worker(engine: str, rows: int, seed: int) -> dict[str, Any]:
     if engine == "evidently":
         import evidently  # noqa: F401  (imported here so the run below excludes it)
 
-        from driftloop.drift_report import evidently_drift_verdicts
+        from driftloop.adapters.evidently_report import evidently_drift_verdicts
     else:
         from driftloop.core.drift_stats import compute_drift
     import_s = time.perf_counter() - t0

@@ -31,9 +31,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from driftloop.config.spec import CandidateConfig, DatasetSpec, load_spec
 from driftloop.core.candidates import build_pipeline
 from driftloop.core.encoder import compile_pipeline, verify_compiled
-from driftloop.spec import CandidateConfig, DatasetSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -120,9 +120,9 @@ def wait_ready(target: Target, timeout: float = 300.0) -> None:
 
 def champion_body(settings: Any) -> tuple[dict[str, Any], str, str]:
     """The first test-split record of the champion's dataset, its model name and version."""
-    from driftloop.datasets import open_dataset
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
 
     store = ObjectStore.from_settings(settings)
     info = Tracker(settings, store).resolve("champion")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found (Debian: apt-get install wrk)")
 
-    from driftloop.settings import Settings
+    from driftloop.config.settings import Settings
 
     settings = Settings()
     record, model_name, version = champion_body(settings)

@@ -149,12 +149,12 @@ def prepare_state(state_dir: Path, spec: Path, env: dict[str, str]) -> None:
 
 def two_versions(state_dir: Path, spec_path: Path) -> tuple[str, str]:
     """The champion and a second version on the same dataset (registered if missing)."""
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.config.settings import Settings
+    from driftloop.config.spec import CandidateConfig, load_spec
     from driftloop.core.candidates import build_pipeline
-    from driftloop.datasets import open_dataset
-    from driftloop.settings import Settings
-    from driftloop.spec import CandidateConfig, load_spec
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
 
     settings = Settings(state_dir=state_dir, spec=spec_path)
     store = ObjectStore.from_settings(settings)
@@ -185,9 +185,9 @@ def two_versions(state_dir: Path, spec_path: Path) -> tuple[str, str]:
 
 def traffic_rows(state_dir: Path, spec_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Test-split records (JSON-ready) and their true labels as the model's class names."""
-    from driftloop.datasets import open_dataset
-    from driftloop.settings import Settings
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.config.settings import Settings
 
     store = ObjectStore.from_settings(Settings(state_dir=state_dir, spec=spec_path))
     ds = open_dataset(store)
@@ -431,9 +431,9 @@ class SoakResult:
 
 def alias_server(state_dir: Path, spec: Path) -> None:
     """Child process of ``Champion``: set the champion alias to each version read on stdin."""
-    from driftloop.settings import Settings
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.config.settings import Settings
 
     settings = Settings(state_dir=state_dir, spec=spec)
     tracker = Tracker(settings, ObjectStore.from_settings(settings))
@@ -563,9 +563,9 @@ async def soak(args: argparse.Namespace, env: dict[str, str], pid: int, url: str
 
 async def kill_before_flush(load: Load, pid: int, url: str, env: dict[str, str]) -> dict[str, Any]:
     """SIGKILL the server just before its next time-based flush; count the rows lost."""
-    from driftloop.production_data import read_inference_log
-    from driftloop.settings import Settings
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.production_data import read_inference_log
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.config.settings import Settings
 
     interval = Settings().server.log_flush_interval_s  # the server runs with the defaults
     written = "driftloop_inference_log_rows_written_total"
@@ -672,9 +672,9 @@ def run(args: argparse.Namespace) -> int:
                   "DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S": str(args.monitor_min_interval_s),
                   "DRIFTLOOP_WEBHOOK__URL": sink.url}  # fmt: skip
     log_path = args.state_dir.parent / "soak-server.log"
-    from driftloop.settings import Settings
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.config.settings import Settings
 
     settings = Settings(state_dir=args.state_dir, spec=args.spec)
     tracker = Tracker(settings, ObjectStore.from_settings(settings))

@@ -1,5 +1,5 @@
 """``python -m driftloop`` runs the CLI."""
 
-from driftloop.cli import main
+from driftloop.cli.app import main
 
 main()

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from ..conftest import free_port, run_cli, stop_process, wait_for_port
-from ..test_retrain import split_of
+from ..jobs.test_retrain import split_of
 
 pytest.importorskip("selenium", reason="selenium is not installed (it is a dev dependency)")
 

@@ -11,13 +11,13 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
+from driftloop.config.spec import load_spec
 from driftloop.core.drift_stats import (
     DriftSummary,
     compute_drift,
     jensen_shannon,
     wasserstein_normed,
 )
-from driftloop.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = load_spec(ROOT / "configs" / "telco.yaml")

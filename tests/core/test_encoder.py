@@ -15,13 +15,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from driftloop.config.spec import CandidateConfig, DatasetSpec, load_spec
 from driftloop.core.candidates import build_pipeline
 from driftloop.core.encoder import (
     UnsupportedPipelineError,
     compile_pipeline,
     verify_compiled,
 )
-from driftloop.spec import CandidateConfig, DatasetSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

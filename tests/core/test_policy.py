@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftloop.config.spec import DriftPolicyConfig, load_spec
 from driftloop.core.drift_stats import DriftSummary, FeatureDrift, compute_drift
 from driftloop.core.policy import RetrainDecision, decide_retrain
-from driftloop.spec import DriftPolicyConfig, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = tuple(f"f{i}" for i in range(19)) + ("monthly_charges",)

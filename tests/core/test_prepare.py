@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftloop.config.errors import InputError
+from driftloop.config.spec import CandidateConfig, DatasetSpec
 from driftloop.core.prepare import (
     clean_frame,
     dataset_version,
@@ -11,8 +13,6 @@ from driftloop.core.prepare import (
     sample_reference,
     split_frame,
 )
-from driftloop.errors import InputError
-from driftloop.spec import CandidateConfig, DatasetSpec
 
 
 def make_spec(**kw) -> DatasetSpec:

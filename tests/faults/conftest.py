@@ -69,8 +69,8 @@ def copy_datasets(base: TrainedState, store: Any) -> None:
 
 def s3_store(moto: MotoServer, bucket: str) -> Any:
     """An ObjectStore on a bucket of a moto server."""
-    from driftloop.settings import Settings
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.config.settings import Settings
 
     settings = Settings(
         store_url=f"s3://{bucket}/driftloop",

@@ -52,9 +52,9 @@ def test_tokens_and_signatures_are_compared_in_constant_time(monkeypatch: pytest
     from fastapi import HTTPException
     from fastapi.security import HTTPAuthorizationCredentials
 
+    from driftloop.config.settings import Settings
     from driftloop.core.signing import sign_body, verify_signature
     from driftloop.serve.deps import require_admin
-    from driftloop.settings import Settings
 
     calls: list[tuple[Any, Any]] = []
     real = hmac.compare_digest
@@ -94,16 +94,16 @@ def test_tokens_and_signatures_are_compared_in_constant_time(monkeypatch: pytest
     ],
 )  # fmt: skip
 def test_production_refuses_default_or_empty_secrets(settings: dict[str, Any], message: str):
+    from driftloop.config.settings import Settings
     from driftloop.serve.app import ServeConfigError, check_serve_settings
-    from driftloop.settings import Settings
 
     with pytest.raises(ServeConfigError, match=message):
         check_serve_settings(Settings(env="production", **settings))
 
 
 def test_production_settings_with_real_secrets_are_accepted():
+    from driftloop.config.settings import Settings
     from driftloop.serve.app import check_serve_settings
-    from driftloop.settings import Settings
 
     check_serve_settings(Settings(env="production", admin_token=LONG_TOKEN,
                                   webhook={"secret": LONG_TOKEN}))  # fmt: skip
@@ -117,8 +117,8 @@ def test_commands_that_emit_events_refuse_to_run_without_the_secret_in_productio
     """`event send`, `detect --emit` and `event listen` (run at once: each costs seconds)."""
     import os
 
-    from driftloop.datasets import open_dataset
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
 
     store = ObjectStore(shared_state.store_url)
     current = tmp_path / "current.parquet"
@@ -159,7 +159,7 @@ class ThreadedReceiver:
     def __init__(self, settings: Any) -> None:
         import uvicorn
 
-        from driftloop.receiver import create_receiver_app
+        from driftloop.events.receiver import create_receiver_app
 
         self.port = free_port()
         app = create_receiver_app(settings, run_retrain=False)
@@ -184,16 +184,16 @@ class ThreadedReceiver:
 
 @pytest.fixture()
 def receiver_settings(tmp_path: Path) -> Iterator[Any]:
-    from driftloop.settings import Settings
+    from driftloop.config.settings import Settings
 
     yield Settings(state_dir=tmp_path / "state", env="production",
                    webhook={"secret": LONG_TOKEN})  # fmt: skip
 
 
 def test_a_replayed_event_is_ignored_after_a_receiver_restart(receiver_settings: Any):
+    from driftloop.adapters.store import ObjectStore
     from driftloop.core.signing import SIGNATURE_HEADER, sign_body
-    from driftloop.events import DriftEvent, encode_event
-    from driftloop.store import ObjectStore
+    from driftloop.events.model import DriftEvent, encode_event
 
     event = DriftEvent(drift_score=0.7, drifted_features=["tenure"])
     body = encode_event(event)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftloop.store import ObjectStore
+from driftloop.adapters.store import ObjectStore
 
 SEGMENTS = 60
 ROWS_PER_SEGMENT = 100
@@ -29,9 +29,9 @@ class CountingStore(ObjectStore):
 
 
 def test_a_drift_window_reads_only_the_newest_segments(tmp_path: Path):
+    from driftloop.adapters.production_data import INFERENCE_PREFIX, new_segment_id, segment_key
+    from driftloop.config.spec import load_spec
     from driftloop.jobs.detect import current_window
-    from driftloop.production_data import INFERENCE_PREFIX, new_segment_id, segment_key
-    from driftloop.spec import load_spec
 
     from ..conftest import TELCO_SPEC
 

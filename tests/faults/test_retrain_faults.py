@@ -33,7 +33,7 @@ LEASE_TTL_S = 4.0
 
 def shifted_world(store: Any, path: Path) -> Path:
     """Labelled recent rows where churn follows a new rule: a challenger learns it and wins."""
-    from driftloop.datasets import open_dataset
+    from driftloop.adapters.datasets import open_dataset
 
     ds = open_dataset(store)
     valid, test = ds.frame("valid"), ds.frame("test")
@@ -58,8 +58,8 @@ def short_lease_spec(state: TrainedState, path: Path) -> Path:
 def test_killed_retrain_leaves_the_champion_and_its_lease_expires(
     shared_state: TrainedState, tmp_path: Path
 ):
-    from driftloop.lease import lease_key, read_lease
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.lease import lease_key, read_lease
+    from driftloop.adapters.store import ObjectStore
 
     store = ObjectStore(shared_state.store_url)
     tracker = tracker_for(shared_state)

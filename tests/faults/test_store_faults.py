@@ -74,7 +74,7 @@ def spool_files(env: dict[str, str]) -> list[Path]:
 def test_store_outage_mid_traffic_loses_no_answered_row(
     base_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str]
 ):
-    from driftloop.production_data import read_feedback, read_inference_log
+    from driftloop.adapters.production_data import read_feedback, read_inference_log
 
     records, _ = sample_records(base_state, 60)
     traffic = Traffic(server.base_url, records).start()
@@ -133,7 +133,7 @@ def test_kill_9_while_logging_loses_only_the_memory_buffer(
     base_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str],
     server_factory,
 ):  # fmt: skip
-    from driftloop.production_data import read_inference_log
+    from driftloop.adapters.production_data import read_inference_log
 
     records, _ = sample_records(base_state, 60)
     moto.stop()  # every flush from now on spools

@@ -55,7 +55,7 @@ class TrainedState:
         }
 
     def settings(self, **overrides: Any) -> Any:
-        from driftloop.settings import Settings
+        from driftloop.config.settings import Settings
 
         return Settings(state_dir=self.state_dir, spec=self.spec, **overrides)
 
@@ -81,8 +81,8 @@ def fresh_state(trained_session: dict[str, str], tmp_path: Path) -> TrainedState
 
 
 def tracker_for(state: TrainedState) -> Any:
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
 
     settings = state.settings()
     return Tracker(settings, ObjectStore.from_settings(settings))
@@ -90,7 +90,7 @@ def tracker_for(state: TrainedState) -> Any:
 
 def register_pipeline(tracker: Any, pipeline: Any, dataset_version: str, name: str) -> str:
     """Log a fitted pipeline in a run and register it; returns the new version."""
-    from driftloop.datasets import open_dataset
+    from driftloop.adapters.datasets import open_dataset
 
     train = open_dataset(tracker.store, dataset_version).frame("train")
     features = list(pipeline.named_steps["preprocess"].feature_names_in_)
@@ -188,8 +188,8 @@ def auth() -> dict[str, str]:
 
 def sample_records(state: TrainedState, n: int) -> tuple[list[dict[str, Any]], Any]:
     """n test-split rows as JSON-ready records, and the frame they came from."""
-    from driftloop.datasets import open_dataset
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
 
     store = ObjectStore(state.store_url)
     ds = open_dataset(store)

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftloop.config.spec import load_spec
 from driftloop.core.loop_facts import build_timeline, live_quality
 from driftloop.core.metrics import classification_metrics
 from driftloop.core.traffic import histogram_quantile, traffic_between
 from driftloop.serve.dashboard_view import render_dashboard
 from driftloop.serve.routes.dashboard import snapshot_telemetry
 from driftloop.serve.telemetry import LATENCY_BUCKETS, Telemetry
-from driftloop.spec import load_spec
 
 from ..conftest import ROOT, TELCO_SPEC
 from .conftest import TrainedState, sample_records
@@ -252,7 +252,7 @@ def state_copy(trained_state: TrainedState, tmp_path_factory: pytest.TempPathFac
 def client(state_copy: Path, trained_state: TrainedState) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from driftloop.settings import Settings
+    from driftloop.config.settings import Settings
 
     settings = Settings(state_dir=state_copy, spec=trained_state.spec,
                         server={"reload_interval_s": 0})  # fmt: skip
@@ -308,7 +308,7 @@ def test_dashboard_routes_on_a_trained_app(client, trained_state):
 def test_dashboard_works_before_any_model(tmp_path):
     from fastapi.testclient import TestClient
 
-    from driftloop.settings import Settings
+    from driftloop.config.settings import Settings
 
     settings = Settings(state_dir=tmp_path / "state", spec=TELCO_SPEC,
                         server={"reload_interval_s": 0})  # fmt: skip

@@ -28,8 +28,8 @@ def test_production_refuses_admin_endpoints_without_a_token(trained_state, token
 def test_inference_log_holds_every_answered_request_after_shutdown(
     server_factory, trained_state: TrainedState
 ):
-    from driftloop.production_data import read_inference_log
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.production_data import read_inference_log
+    from driftloop.adapters.store import ObjectStore
 
     # Production without admin endpoints needs no token; nothing flushes before shutdown.
     env = serve_env(trained_state, log_flush_interval_s=3600, log_flush_rows=1_000_000,

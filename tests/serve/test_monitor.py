@@ -110,8 +110,8 @@ class RecordingMonitor:
     def make(min_interval_s: float):
         import time
 
+        from driftloop.config.settings import Settings
         from driftloop.serve.monitor import DriftMonitor
-        from driftloop.settings import Settings
 
         class Recording(DriftMonitor):
             starts: list[float] = []

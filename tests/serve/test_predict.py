@@ -55,8 +55,8 @@ def pipeline(trained_state: TrainedState) -> Any:
 
 @pytest.fixture(scope="module")
 def schema(trained_state: TrainedState) -> dict[str, Any]:
-    from driftloop.datasets import open_dataset
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
 
     return open_dataset(ObjectStore(trained_state.store_url)).schema()
 
@@ -169,8 +169,8 @@ def test_model_and_health(client, trained_state):
     ready = client.get("/health/ready")
     assert ready.status_code == 200
     model = client.get("/model").json()
-    from driftloop.datasets import latest_version
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.datasets import latest_version
+    from driftloop.adapters.store import ObjectStore
 
     assert model["name"] == MODEL_NAME and model["alias"] == "champion"
     assert model["version"] == ready.json()["model_version"] == model["champion_version"]
@@ -284,8 +284,8 @@ def test_admin_reload_needs_the_token(client):
 
 
 def test_feedback_is_stored_by_request_id(client, trained_state):
-    from driftloop.production_data import read_feedback
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.production_data import read_feedback
+    from driftloop.adapters.store import ObjectStore
 
     records, _ = sample_records(trained_state, 3)
     ids = [client.post("/predict", json=r).json()["request_id"] for r in records]
@@ -311,8 +311,8 @@ def test_feedback_is_stored_by_request_id(client, trained_state):
                    "new_category"],
 )  # fmt: skip
 def test_simulate_drift_goes_through_the_predict_path(client, trained_state, drift_type):
-    from driftloop.production_data import read_feedback, read_inference_log
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.production_data import read_feedback, read_inference_log
+    from driftloop.adapters.store import ObjectStore
 
     store = ObjectStore(trained_state.store_url)
     before = metric_value(client.get("/metrics").text, "driftloop_unseen_categories_total",
@@ -377,7 +377,7 @@ def test_metrics_cover_requests_predictions_model_and_log(client, trained_state)
 
 
 def test_store_holds_segments_with_the_documented_layout(client, trained_state):
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.store import ObjectStore
 
     records, _ = sample_records(trained_state, 1)
     client.post("/predict", json=records[0])

@@ -10,12 +10,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from driftloop.production_data import new_segment_id, read_inference_log
+from driftloop.adapters.production_data import new_segment_id, read_inference_log
+from driftloop.adapters.store import ObjectStore
+from driftloop.config.settings import Settings
 from driftloop.serve.prediction_log import LogLayout, PredictionLog
 from driftloop.serve.spool import SegmentWriter
 from driftloop.serve.telemetry import Telemetry
-from driftloop.settings import Settings
-from driftloop.store import ObjectStore
 
 from ..conftest import free_port
 

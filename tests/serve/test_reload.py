@@ -47,9 +47,9 @@ def server(state: TrainedState, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def fit_lightgbm(tracker: Any, seed: int) -> Any:
     """A small LightGBM candidate on the dataset's train split (a different model kind)."""
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.config.spec import CandidateConfig, load_spec
     from driftloop.core.candidates import build_pipeline
-    from driftloop.datasets import open_dataset
-    from driftloop.spec import CandidateConfig, load_spec
 
     spec = load_spec(tracker.settings.spec)
     champion = tracker.resolve("champion")
@@ -173,7 +173,7 @@ def test_explicit_reload_over_http_and_the_cli(server_factory, state, tracker):
 def test_a_model_the_compiler_does_not_know_is_served_by_its_pipeline(server, state, tracker):
     from sklearn.tree import DecisionTreeClassifier
 
-    from driftloop.datasets import open_dataset
+    from driftloop.adapters.datasets import open_dataset
     from driftloop.serve.loaded_model import load_model
 
     champion = tracker.resolve("champion")

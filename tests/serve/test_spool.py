@@ -15,8 +15,8 @@ BUCKET = "spool-test"
 
 
 def s3_store(moto: MotoServer):
-    from driftloop.settings import Settings
-    from driftloop.store import ObjectStore
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.config.settings import Settings
 
     env = moto.env(BUCKET)
     settings = Settings(
@@ -37,7 +37,7 @@ def copy_datasets(trained_state: TrainedState, moto: MotoServer) -> None:
 
 
 def logged_ids(moto: MotoServer) -> set[str]:
-    from driftloop.production_data import read_inference_log
+    from driftloop.adapters.production_data import read_inference_log
 
     return set(read_inference_log(s3_store(moto))["request_id"])
 

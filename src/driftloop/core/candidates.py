@@ -22,7 +22,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from driftloop.spec import CandidateConfig, DatasetSpec
+from driftloop.config.spec import CandidateConfig, DatasetSpec
 
 
 def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:

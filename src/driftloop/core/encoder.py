@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 from scipy.special import expit
 
+from driftloop.config.errors import UnsupportedPipelineError
 from driftloop.core.forest import hist_forest, sklearn_forest
-from driftloop.errors import UnsupportedPipelineError
 
 if TYPE_CHECKING:
     import pandas as pd

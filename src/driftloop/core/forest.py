@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from driftloop.errors import UnsupportedPipelineError
+from driftloop.config.errors import UnsupportedPipelineError
 
 _FOREST_CHUNK_ROWS = 2048  # bounds the (rows x trees) node arrays of one forest walk
 

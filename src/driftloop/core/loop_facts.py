@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.metrics import classification_metrics, regression_metrics
 from driftloop.core.retraining import join_feedback
-from driftloop.spec import DatasetSpec
 
 QUALITY_WINDOWS = 12
 """Newest labelled windows shown."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from driftloop.spec import LOWER_IS_BETTER
+from driftloop.config.spec import LOWER_IS_BETTER
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:

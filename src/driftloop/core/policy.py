@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from driftloop.config.spec import DriftPolicyConfig
 from driftloop.core.drift_stats import DriftSummary
-from driftloop.spec import DriftPolicyConfig
 
 
 @dataclass(frozen=True)

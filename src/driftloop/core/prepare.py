@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from driftloop.errors import InputError
-from driftloop.spec import DatasetSpec
+from driftloop.config.errors import InputError
+from driftloop.config.spec import DatasetSpec
 
 SPLITS = ("train", "valid", "test")
 

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.prepare import encode_target
-from driftloop.spec import DatasetSpec
 
 
 def join_feedback(log: pd.DataFrame, feedback: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

@@ -132,14 +132,14 @@ def run_demo(
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     os.environ.update(env)
-    from driftloop.events import read_events
+    from driftloop.adapters.event_records import read_events
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.config.settings import Settings
+    from driftloop.config.spec import load_spec
     from driftloop.jobs.detect import detect_drift, emit_for
     from driftloop.jobs.prepare import prepare_dataset
     from driftloop.jobs.train import train_models
-    from driftloop.settings import Settings
-    from driftloop.spec import load_spec
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
 
     settings = Settings()
     spec = load_spec(spec_path)
@@ -193,7 +193,7 @@ def run_demo(
         raise DemoFailed("server not ready after 90 s")
 
     def normal() -> str:
-        from driftloop.datasets import open_dataset
+        from driftloop.adapters.datasets import open_dataset
 
         rows = open_dataset(store, facts["dataset_version"]).frame("test").head(normal_rows)
         records = rows[list(spec.features)].astype(object).where(rows.notna(), None)
@@ -316,14 +316,14 @@ def run_demo(
 
 def open_first_record(store: Any, dataset_version: str, spec: Any) -> dict[str, Any]:
     """One test-split record as a /predict body."""
-    from driftloop.datasets import open_dataset
+    from driftloop.adapters.datasets import open_dataset
 
     row = open_dataset(store, dataset_version).frame("test").head(1)[list(spec.features)]
     return dict(row.astype(object).where(row.notna(), None).iloc[0].to_dict())
 
 
 def _logged_rows(store: Any) -> int:
-    from driftloop.production_data import read_inference_log
+    from driftloop.adapters.production_data import read_inference_log
 
     return len(read_inference_log(store))
 

@@ -16,15 +16,17 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.adapters.datasets import open_dataset, read_frame_at
+from driftloop.adapters.event_records import read_events
+from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.tracking import Tracker
+from driftloop.config.errors import InputError
+from driftloop.config.settings import Settings
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_stats import DriftSummary, compute_drift
 from driftloop.core.policy import RetrainDecision, decide_retrain
-from driftloop.datasets import open_dataset, read_frame_at
-from driftloop.errors import InputError
-from driftloop.events import DriftEvent, DriftWindow, Receipt, emit_event, read_events
-from driftloop.settings import Settings
-from driftloop.spec import DatasetSpec
-from driftloop.store import ObjectStore
-from driftloop.tracking import Tracker
+from driftloop.events.delivery import emit_event
+from driftloop.events.model import DriftEvent, DriftWindow, Receipt
 
 log = logging.getLogger("driftloop.detect")
 HISTORY_WINDOWS = 10
@@ -97,7 +99,7 @@ def current_window(
     """The newest logged rows served by the model version (or a given file)."""
     if current_data_path:
         return read_frame_at(current_data_path, store)
-    from driftloop.production_data import read_inference_log
+    from driftloop.adapters.production_data import read_inference_log
 
     logged = read_inference_log(store, limit_rows=window_rows, model_version=model_version)
     return logged.tail(window_rows).reset_index(drop=True)
@@ -199,7 +201,7 @@ def detect_drift(
     )
     payload = result.to_dict()
     if report:
-        from driftloop.drift_report import render_drift_report
+        from driftloop.adapters.evidently_report import render_drift_report
 
         rendered = render_drift_report(
             reference,

@@ -6,13 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from driftloop.adapters.datasets import open_dataset
+from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.tracking import Tracker
+from driftloop.config.errors import NotFoundError
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.metrics import score_pipeline
 from driftloop.core.prepare import features_and_target
-from driftloop.datasets import open_dataset
-from driftloop.errors import NotFoundError
-from driftloop.spec import DatasetSpec
-from driftloop.store import ObjectStore
-from driftloop.tracking import Tracker
 
 
 @dataclass(frozen=True)

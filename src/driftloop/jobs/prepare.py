@@ -9,6 +9,10 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.adapters.datasets import DatasetVersion, set_latest, write_dataset
+from driftloop.adapters.store import ObjectStore
+from driftloop.config.errors import InputError
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.prepare import (
     CleaningSummary,
     clean_frame,
@@ -19,10 +23,6 @@ from driftloop.core.prepare import (
     split_frame,
     target_classes,
 )
-from driftloop.datasets import DatasetVersion, set_latest, write_dataset
-from driftloop.errors import InputError
-from driftloop.spec import DatasetSpec
-from driftloop.store import ObjectStore
 
 
 @dataclass(frozen=True)

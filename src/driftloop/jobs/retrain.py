@@ -21,23 +21,23 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from driftloop.core.gate import GateDecision, decide_promotion
-from driftloop.core.metrics import score_pipeline
-from driftloop.core.prepare import features_and_target
-from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
-from driftloop.datasets import (
+from driftloop.adapters.datasets import (
     DatasetVersion,
     open_dataset,
     read_frame_at,
     set_latest,
     write_dataset,
 )
-from driftloop.errors import DriftloopError, InputError, NotFoundError
-from driftloop.events import record_event
-from driftloop.lease import acquire_lease
-from driftloop.spec import DatasetSpec
-from driftloop.store import ObjectStore
-from driftloop.tracking import Tracker
+from driftloop.adapters.event_records import record_event
+from driftloop.adapters.lease import acquire_lease
+from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.tracking import Tracker
+from driftloop.config.errors import DriftloopError, InputError, NotFoundError
+from driftloop.config.spec import DatasetSpec
+from driftloop.core.gate import GateDecision, decide_promotion
+from driftloop.core.metrics import score_pipeline
+from driftloop.core.prepare import features_and_target
+from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
 
 log = logging.getLogger("driftloop.retrain")
 RESULT_FILE = "retrain-result.json"
@@ -81,7 +81,7 @@ def labelled_production_rows(
         if "ts" not in frame.columns:
             frame["ts"] = pd.Timestamp.now(tz="UTC")
         return frame
-    from driftloop.production_data import read_feedback, read_inference_log
+    from driftloop.adapters.production_data import read_feedback, read_inference_log
 
     return join_feedback(read_inference_log(store), read_feedback(store), spec)
 

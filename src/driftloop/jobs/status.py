@@ -14,6 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.adapters.store import ObjectStore
+from driftloop.config.errors import DriftloopError, InputError, NotFoundError
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.loop_facts import (
     build_timeline,
     clean_float,
@@ -24,9 +27,6 @@ from driftloop.core.loop_facts import (
     window_from_report,
 )
 from driftloop.core.traffic import log_traffic
-from driftloop.errors import DriftloopError, InputError, NotFoundError
-from driftloop.spec import DatasetSpec
-from driftloop.store import ObjectStore
 
 WINDOW_LIMIT = 60
 """Newest drift windows shown."""
@@ -86,7 +86,7 @@ def _modified(store: ObjectStore, key: str) -> str | None:
 def read_live_quality(store: ObjectStore, spec: DatasetSpec) -> dict[str, Any]:
     """``live_quality`` over the newest logged rows and their feedback, windows of the
     policy's ``min_rows`` (the smallest window it trusts)."""
-    from driftloop.production_data import read_feedback, read_inference_log
+    from driftloop.adapters.production_data import read_feedback, read_inference_log
 
     log = read_inference_log(store, limit_rows=QUALITY_LOG_ROWS)
     since = pd.to_datetime(log["ts"], utc=True).min() if len(log) else None
@@ -99,7 +99,7 @@ def gather_store_facts(
 ) -> dict[str, Any]:
     """Windows, timeline and live quality from the store; a part that fails is left empty
     and its error listed, so one unreadable part does not hide the others."""
-    from driftloop.events import read_events
+    from driftloop.adapters.event_records import read_events
 
     facts: dict[str, Any] = {"windows": [], "timeline": [], "quality": None, "errors": []}
     try:
@@ -122,7 +122,7 @@ def gather_local_status(
     settings: Any, spec: DatasetSpec | None, store: ObjectStore, tracker: Any
 ) -> dict[str, Any]:
     """The facts from a state folder: registry champion, store, inference log."""
-    from driftloop.production_data import read_inference_log
+    from driftloop.adapters.production_data import read_inference_log
 
     facts = gather_store_facts(store, spec)
     facts.update(generated_at=now_iso(), source=f"local {store.url}",

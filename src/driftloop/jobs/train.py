@@ -10,13 +10,13 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from driftloop.adapters.datasets import DatasetVersion, open_dataset
+from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.tracking import ModelVersionInfo, Tracker
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.candidates import build_pipeline
 from driftloop.core.metrics import best_candidate, is_better, score_pipeline
 from driftloop.core.prepare import features_and_target
-from driftloop.datasets import DatasetVersion, open_dataset
-from driftloop.spec import DatasetSpec
-from driftloop.store import ObjectStore
-from driftloop.tracking import ModelVersionInfo, Tracker
 
 
 @dataclass

@@ -23,7 +23,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
 import driftloop
-from driftloop.errors import InputError
+from driftloop.config.errors import InputError
+from driftloop.config.settings import Settings
 from driftloop.serve.api_models import V2InferenceRequest
 from driftloop.serve.inference import Inference, ModelNotReadyError, dump_json
 from driftloop.serve.model_holder import ModelHolder
@@ -43,7 +44,6 @@ from driftloop.serve.routes import (
 )
 from driftloop.serve.spool import SegmentWriter
 from driftloop.serve.telemetry import MetricsMiddleware, Telemetry
-from driftloop.settings import Settings
 
 log = logging.getLogger("driftloop.serve")
 MIN_PRODUCTION_TOKEN_CHARS = 16
@@ -127,8 +127,8 @@ def _custom_openapi(app: FastAPI, holder: ModelHolder) -> Any:
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app from settings (nothing loads until the app starts)."""
-    from driftloop.store import ObjectStore
-    from driftloop.tracking import Tracker
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
 
     check_serve_settings(settings)
     telemetry = Telemetry()
@@ -235,7 +235,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """uvicorn's factory in each worker: settings and logging from the environment."""
-    from driftloop.logs import configure_logging
+    from driftloop.config.logs import configure_logging
 
     # One OpenMP thread per worker (PITFALLS: LightGBM's threads fight over the cores);
     # LightGBM is imported later, with the model, so this still takes effect.

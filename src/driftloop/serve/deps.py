@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from driftloop.config.settings import Settings
 from driftloop.serve.inference import Inference
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.prediction_log import PredictionLog
 from driftloop.serve.telemetry import Telemetry
-from driftloop.settings import Settings
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -24,7 +24,7 @@ import pydantic_core
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from driftloop.production_data import (
+from driftloop.adapters.production_data import (
     FEEDBACK_PREFIX,
     feedback_table,
     new_segment_id,

@@ -22,6 +22,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from driftloop.adapters.datasets import open_dataset
+from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.tracking import ModelLoadError, ModelVersionInfo, Tracker
 from driftloop.core.encoder import (
     CompiledModel,
     UnsupportedPipelineError,
@@ -29,11 +32,8 @@ from driftloop.core.encoder import (
     compile_pipeline,
     verify_compiled,
 )
-from driftloop.datasets import open_dataset
 from driftloop.serve.prediction_log import LogLayout
 from driftloop.serve.request_models import RequestModels, build_request_models, example_record
-from driftloop.store import ObjectStore
-from driftloop.tracking import ModelLoadError, ModelVersionInfo, Tracker
 
 log = logging.getLogger("driftloop.serve.model")
 VERIFY_ATOL = 1e-6

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.tracking import Tracker
 from driftloop.serve.loaded_model import LoadedModel, load_model
 from driftloop.serve.telemetry import Telemetry
-from driftloop.store import ObjectStore
-from driftloop.tracking import Tracker
 
 log = logging.getLogger("driftloop.serve.model")
 MAX_RETRY_DELAY_S = 300.0

@@ -22,8 +22,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from driftloop.settings import Settings
-from driftloop.store import ObjectStore
+from driftloop.adapters.store import ObjectStore
+from driftloop.config.settings import Settings
 
 log = logging.getLogger("driftloop.monitor")
 
@@ -89,7 +89,7 @@ class DriftMonitor:
     @property
     def spec(self) -> Any:
         if self._spec is None:
-            from driftloop.spec import load_spec
+            from driftloop.config.spec import load_spec
 
             self._spec = load_spec(self.settings.spec)
         return self._spec

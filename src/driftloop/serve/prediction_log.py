@@ -3,7 +3,7 @@
 The request path appends one flat tuple per prediction to a bounded list under a lock
 (PITFALLS: an ever-growing list of dicts caused 240 ms garbage collections). A background
 task swaps the list out by size or by time and writes it, in a thread, as one Parquet
-segment (see ``driftloop.production_data`` for the layout); segments spool to local disk
+segment (see ``driftloop.adapters.production_data`` for the layout); segments spool to local disk
 while the store is unreachable and are uploaded when it returns. A full buffer drops rows
 and counts them: logging never fails or blocks a prediction.
 
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from driftloop.production_data import (
+from driftloop.adapters.production_data import (
     INFERENCE_PREFIX,
     TIMESTAMP,
     new_segment_id,

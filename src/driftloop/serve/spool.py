@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from driftloop.adapters.store import ObjectStore
 from driftloop.core.store_health import StoreHealth
-from driftloop.store import ObjectStore
 
 log = logging.getLogger("driftloop.serve.spool")
 STALE_TEMP_S = 300.0

@@ -128,7 +128,7 @@ class DashboardState:
                 if monitor is not None:
                     self._spec = monitor.spec
                 else:
-                    from driftloop.spec import load_spec
+                    from driftloop.config.spec import load_spec
 
                     self._spec = load_spec(self.app_state.settings.spec)
             except PART_ERRORS as exc:

@@ -1,0 +1,210 @@
+"""The object store: one interface for ``file://`` folders and ``s3://`` buckets (fsspec).
+
+Keys are ``/``-separated paths relative to the store root. Writers never leave a
+half-written object visible: local files are written to a temporary name and renamed;
+S3 objects are written with one PUT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from driftloop.config.errors import NotFoundError
+from driftloop.config.settings import Settings
+
+
+class StoreUnavailableError(OSError):
+    """The object store could not be reached."""
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "cannot reach the store" (botocore's are not OSErrors)."""
+    errors: list[type[BaseException]] = [OSError, ConnectionError]
+    try:
+        from botocore.exceptions import BotoCoreError
+
+        errors.append(BotoCoreError)
+    except ImportError:  # no S3 support installed: only file:// stores
+        pass
+    return tuple(errors)
+
+
+class ObjectStore:
+    """Read and write objects under one root URL."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.is_local = self.url.startswith("file://") or "://" not in self.url
+        opts = dict(storage_options or {})
+        if self.is_local:
+            self.root = self.url.removeprefix("file://")
+            self.fs = fsspec.filesystem("file")
+        else:
+            protocol, _, self.root = self.url.partition("://")
+            self.fs = fsspec.filesystem(protocol, **opts)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ObjectStore:
+        """The store the settings point at, with S3 credentials when it is s3://."""
+        opts: dict[str, Any] = {}
+        if settings.store.startswith("s3://"):
+            s3 = settings.s3
+            client_kwargs: dict[str, Any] = {"region_name": s3.region}
+            if s3.endpoint_url:
+                client_kwargs["endpoint_url"] = s3.endpoint_url
+            opts["client_kwargs"] = client_kwargs
+            opts["config_kwargs"] = {
+                "s3": {"addressing_style": "path"},
+                "retries": {"max_attempts": 2, "mode": "standard"},
+                "connect_timeout": 3,
+                "read_timeout": 10,
+            }
+            if s3.access_key_id is not None:
+                opts["key"] = s3.access_key_id.get_secret_value()
+            if s3.secret_access_key is not None:
+                opts["secret"] = s3.secret_access_key.get_secret_value()
+            opts["skip_instance_cache"] = True
+            opts["use_listings_cache"] = False
+        return cls(settings.store, opts)
+
+    # -- paths -----------------------------------------------------------------------------
+    def _path(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.root}/{key}" if key else self.root
+
+    def uri(self, key: str) -> str:
+        """The full URL of a key."""
+        return f"{self.url}/{key.lstrip('/')}"
+
+    # -- basic operations ------------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        """True when the object exists."""
+        try:
+            return bool(self.fs.exists(self._path(key)))
+        except _unreachable_errors() as exc:
+            raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
+
+    def read_bytes(self, key: str) -> bytes:
+        """The object's bytes; NotFoundError when it does not exist."""
+        try:
+            with self.fs.open(self._path(key), "rb") as fh:
+                return bytes(fh.read())
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"not in the store: {self.uri(key)}") from exc
+        except _unreachable_errors() as exc:
+            raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write an object atomically (temporary file + rename locally, one PUT on S3)."""
+        path = self._path(key)
+        try:
+            if self.is_local:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(data)
+                    os.replace(tmp, path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+            else:
+                self.fs.pipe_file(path, data)
+        except _unreachable_errors() as exc:
+            raise StoreUnavailableError(f"could not write {self.uri(key)}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        """Delete one object; a missing object is not an error."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys of every object under a prefix, sorted."""
+        base = self._path(prefix).rstrip("/")
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        except _unreachable_errors() as exc:
+            raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
+        root = self.root.rstrip("/") + "/"
+        keys = []
+        for p in found:
+            p = str(p)
+            key = p[len(root) :] if p.startswith(root) else p
+            if not Path(key).name.startswith(".tmp-"):
+                keys.append(key)
+        return sorted(keys)
+
+    def iter_prefix(self, prefix: str, suffix: str = "") -> Iterator[str]:
+        """Keys under a prefix that end with a suffix."""
+        for key in self.list(prefix):
+            if key.endswith(suffix):
+                yield key
+
+    # -- typed helpers ---------------------------------------------------------------------
+    def read_json(self, key: str) -> Any:
+        """Decode a JSON object."""
+        return json.loads(self.read_bytes(key))
+
+    def write_json(self, key: str, obj: Any) -> None:
+        """Write a JSON object (sorted keys, indented)."""
+        self.write_bytes(key, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+    def read_parquet(self, key: str) -> pd.DataFrame:
+        """Read a Parquet object into a frame."""
+        return pq.read_table(io.BytesIO(self.read_bytes(key))).to_pandas()
+
+    def write_parquet(self, key: str, frame: pd.DataFrame | pa.Table) -> bytes:
+        """Write a frame as Parquet; returns the bytes written (for checksums)."""
+        table = (
+            frame
+            if isinstance(frame, pa.Table)
+            else pa.Table.from_pandas(frame, preserve_index=False)
+        )
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        data = buf.getvalue()
+        self.write_bytes(key, data)
+        return data
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Write an object only if it does not exist yet; True when this call created it.
+
+        Locally this is atomic (a hard link fails when the name exists); on S3 it is a
+        conditional PUT (If-None-Match) where the server supports it, else check-then-PUT.
+        """
+        path = self._path(key)
+        if self.is_local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            try:
+                os.link(tmp, path)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        if self.exists(key):
+            return False
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            return False
+        except TypeError:  # an s3fs without conditional writes
+            self.write_bytes(key, data)
+        return True

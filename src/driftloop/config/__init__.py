@@ -1,0 +1,1 @@
+"""Configuration layer: environment settings, the data set's spec, shared error types."""

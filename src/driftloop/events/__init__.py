@@ -1,0 +1,1 @@
+"""Drift events: the model, signing and delivery, receiving once, the local retrain runner."""

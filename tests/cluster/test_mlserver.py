@@ -1,0 +1,253 @@
+"""MLServer serves the champion through its MLflow runtime, as the MLServer manifest says.
+
+MLServer 1.7.1 pins an older FastAPI than driftloop, so it gets its own Python 3.11 venv
+(from docker/mlserver/requirements.txt, the file the image installs), cached under
+~/.cache/driftloop-mlserver (or $DRIFTLOOP_MLSERVER_CACHE). The model is a driftloop pipeline
+logged with mlflow.sklearn (skops, predict_proba) and registered as driftloop-model@champion
+in a SQLite registry; MLServer starts with the model-settings.json of the rendered manifest,
+unchanged, on 127.0.0.1, and its V2 predictions must equal the pipeline's own.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop.config.spec import load_spec
+from driftloop.core.candidates import build_pipeline
+from driftloop.core.prepare import clean_frame, features_and_target
+from driftloop_cluster.render import render_overlay
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENTS = ROOT / "docker" / "mlserver" / "requirements.txt"
+MODEL_NAME = "driftloop-model"
+START_LIMIT_S = 180.0  # a cap on waiting for start-up, not a pass/fail figure
+
+pytestmark = pytest.mark.e2e
+
+
+def _cache_root() -> Path:
+    configured = os.environ.get("DRIFTLOOP_MLSERVER_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "driftloop-mlserver"
+
+
+def _build_venv(target: Path) -> None:
+    """python3.11 -m venv, then install the image's requirements (uv when present)."""
+    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, capture_output=True)
+    python = target / "bin" / "python"
+    uv = shutil.which("uv")
+    if uv:
+        cmd = [uv, "pip", "install", "--python", str(python), "-r", str(REQUIREMENTS)]
+    else:
+        cmd = [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="session")
+def mlserver_venv() -> Path:
+    """A venv with MLServer and the MLflow runtime, built once per requirements file."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+    root = _cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    venv = root / f"venv-{digest}"
+    done = venv / ".complete"
+    # A venv cannot be moved (its scripts name their interpreter), so it is built in place
+    # under a lock; the marker says it finished.
+    with (root / f"venv-{digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        try:
+            _build_venv(venv)
+        except (subprocess.SubprocessError, OSError) as err:
+            shutil.rmtree(venv, ignore_errors=True)
+            detail = str(getattr(err, "stderr", "") or "")[-500:]
+            pytest.skip(f"cannot build the MLServer venv ({err}); {detail}")
+        done.write_text(REQUIREMENTS.read_text())
+    return venv
+
+
+@pytest.fixture(scope="module")
+def manifest_model_settings() -> dict[str, dict[str, Any]]:
+    """settings.json and model-settings.json from the rendered MLServer ConfigMap."""
+    objects = render_overlay(ROOT / "deploy" / "overlays" / "dev", ROOT / "deploy")
+    (config,) = [
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "mlserver-models"
+    ]
+    return {name: json.loads(text) for name, text in config["data"].items()}
+
+
+def _telco_frames() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    spec = load_spec(ROOT / "configs" / "telco.yaml")
+    raw = pd.read_csv(ROOT / "data" / "telco_churn.csv")
+    frame, _ = clean_frame(raw, spec)
+    # JSON has no NaN: serve rows without missing values.
+    frame = frame.dropna(subset=list(spec.features)).reset_index(drop=True)
+    x_train, y_train = features_and_target(frame.iloc[:1500], spec)
+    x_serve, _ = features_and_target(frame.iloc[1500:1560], spec)
+    return x_train, y_train, x_serve
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, pd.DataFrame]:
+    """A LightGBM pipeline registered as driftloop-model@champion in a SQLite registry."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from driftloop.adapters.tracking import SKOPS_TRUSTED_TYPES
+
+    spec = load_spec(ROOT / "configs" / "telco.yaml")
+    candidate = next(c for c in spec.candidates if c.kind == "lightgbm")
+    x_train, y_train, x_serve = _telco_frames()
+    pipeline = build_pipeline(spec, candidate).fit(x_train, y_train)
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(uri, uri)
+    experiment = client.create_experiment("mlserver", artifact_location=(root / "art").as_uri())
+    signature = infer_signature(x_serve, pipeline.predict_proba(x_serve))
+    with warnings.catch_warnings(), mlflow.start_run(experiment_id=experiment):
+        warnings.simplefilter("ignore")
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature,
+            pip_requirements=["mlflow", "scikit-learn", "lightgbm", "skops"],
+            serialization_format="skops",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            pyfunc_predict_fn="predict_proba",
+            registered_model_name=MODEL_NAME,
+        )
+    client.set_registered_model_alias(MODEL_NAME, "champion", str(info.registered_model_version))
+    return uri, pipeline, x_serve
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def mlserver_url(
+    mlserver_venv: Path,
+    manifest_model_settings: dict[str, dict[str, Any]],
+    champion: tuple[str, Any, pd.DataFrame],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """MLServer on 127.0.0.1 with the manifest's settings; yields its base URL."""
+    tracking_uri, _, _ = champion
+    models = tmp_path_factory.mktemp("models")
+    ports = {"http_port": _free_port(), "grpc_port": _free_port(), "metrics_port": _free_port()}
+    # settings.json as in the manifest, plus where to listen here; model-settings.json as is.
+    server_settings = {**manifest_model_settings["settings.json"], "host": "127.0.0.1", **ports}
+    (models / "settings.json").write_text(json.dumps(server_settings))
+    (models / MODEL_NAME).mkdir()
+    (models / MODEL_NAME / "model-settings.json").write_text(
+        json.dumps(manifest_model_settings["model-settings.json"])
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLSERVER_"))},
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "OMP_NUM_THREADS": "1",
+    }
+    log = (models / "mlserver.log").open("w")
+    proc = subprocess.Popen(
+        [str(mlserver_venv / "bin" / "mlserver"), "start", str(models)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{ports['http_port']}"
+    try:
+        deadline = time.monotonic() + START_LIMIT_S
+        ready = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/v2/models/{MODEL_NAME}/ready", timeout=2).status_code == 200:
+                    ready = True
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        if not ready:
+            log.flush()
+            tail = (models / "mlserver.log").read_text()[-3000:]
+            pytest.fail(f"MLServer did not become ready (exit {proc.poll()}):\n{tail}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _v2_request(frame: pd.DataFrame) -> dict[str, Any]:
+    inputs = []
+    for column in frame.columns:
+        values = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(values)
+        inputs.append(
+            {
+                "name": column,
+                "shape": [len(frame)],
+                "datatype": "FP64" if numeric else "BYTES",
+                "data": values.astype(float if numeric else str).tolist(),
+            }
+        )
+    return {"inputs": inputs}
+
+
+def test_manifest_model_settings_name_the_champion(
+    manifest_model_settings: dict[str, dict[str, Any]],
+) -> None:
+    model = manifest_model_settings["model-settings.json"]
+    assert model["implementation"] == "mlserver_mlflow.MLflowRuntime"
+    assert model["parameters"]["uri"] == f"models:/{MODEL_NAME}@champion"
+    assert manifest_model_settings["settings.json"]["parallel_workers"] == 0
+
+
+def test_v2_predictions_equal_the_pipeline(
+    mlserver_url: str, champion: tuple[str, Any, pd.DataFrame]
+) -> None:
+    _, pipeline, x_serve = champion
+    response = httpx.post(
+        f"{mlserver_url}/v2/models/{MODEL_NAME}/infer", json=_v2_request(x_serve), timeout=60
+    )
+    assert response.status_code == 200, response.text
+    (output,) = response.json()["outputs"]
+    served = np.asarray(output["data"], dtype=float).reshape(output["shape"])
+    expected = pipeline.predict_proba(x_serve)
+    assert served.shape == expected.shape == (len(x_serve), 2)
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
+
+
+def test_model_metadata_comes_from_the_signature(mlserver_url: str) -> None:
+    metadata = httpx.get(f"{mlserver_url}/v2/models/{MODEL_NAME}", timeout=10).json()
+    names = {i["name"] for i in metadata["inputs"]}
+    spec = load_spec(ROOT / "configs" / "telco.yaml")
+    assert names == set(spec.features)
