@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from .conftest import MODEL_NAME, ServerProcess, TrainedState, sample_records, serve_env
+from .conftest import MODEL_NAME, ServerProcess, TrainedState, module_server, sample_records
 
 pytestmark = pytest.mark.e2e
 ROWS = 16
 
 
-@pytest.fixture(scope="module")
-def server(
-    trained_state: TrainedState, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    env = serve_env(trained_state, reload_interval_s=0, monitor_every_rows=0)
-    proc = ServerProcess(env, tmp_path_factory.mktemp("v2-clients") / "server.log").start()
-    yield proc
-    assert proc.stop(), proc.log()
+server = module_server("v2-clients", reload_interval_s=0, monitor_every_rows=0)
 
 
 @pytest.fixture(scope="module")
