@@ -13,6 +13,9 @@ from ..serve.conftest import ServerProcess, TrainedState, auth, sample_records
 
 pytestmark = pytest.mark.e2e
 JSON = {"Content-Type": "application/json"}
+BINARY_HEADER = "Inference-Header-Content-Length"
+V2_BINARY = json.dumps({"inputs": [{"name": "tenure", "shape": [1], "datatype": "FP64",
+                                    "parameters": {"binary_data_size": 4}}]}).encode()  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,10 @@ def without(record: dict[str, Any], name: str) -> dict[str, Any]:
 CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
     ("not JSON", "POST", "/predict", lambda r: b"{not json", JSON, 422, "json_invalid"),
     ("empty body", "POST", "/predict", lambda r: b"", JSON, 422, "json_invalid"),
+    ("not UTF-8", "POST", "/predict", lambda r: b"\xa2", JSON, 422,  # the fuzzing: was a 500
+     "json_invalid"),
+    ("not UTF-8 (batch)", "POST", "/predict/batch", lambda r: b"\xadt\xd1WY", JSON, 422,
+     "json_invalid"),
     ("nested too deep", "POST", "/predict", lambda r: b"[" * 5000 + b"]" * 5000, JSON, 422,
      "json_invalid"),
     ("array, not object", "POST", "/predict", lambda r: [r], {}, 422, "model_type"),
@@ -64,6 +71,12 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
      422, "extra_forbidden"),
     ("V2: not JSON", "POST", "/v2/models/driftloop-model/infer", lambda r: b"xx", JSON, 400,
      "Invalid JSON"),
+    ("V2: binary data not matching its size", "POST", "/v2/models/driftloop-model/infer",
+     lambda r: V2_BINARY + b"\0" * 4, {**JSON, BINARY_HEADER: str(len(V2_BINARY))}, 400,
+     "input 'tenure': binary_data_size is 4 bytes; 1 FP64 elements need 8"),
+    ("V2: header length past the body", "POST", "/v2/models/driftloop-model/infer",
+     lambda r: V2_BINARY, {BINARY_HEADER: str(len(V2_BINARY) + 1)}, 400,
+     "past the end of the body"),
     ("V2: no inputs", "POST", "/v2/models/driftloop-model/infer", lambda r: {"inputs": []}, {},
      400, "inputs"),
     ("V2: unknown model", "POST", "/v2/models/nope/infer", lambda r: {"inputs": []}, {}, 404,

@@ -166,6 +166,22 @@ def serve_env(state: TrainedState, **server: Any) -> dict[str, str]:
     return env
 
 
+def module_server(log_name: str, **server: Any) -> Any:
+    """A module-scoped ``server`` fixture: one server on ``trained_state`` with these
+    DRIFTLOOP_SERVER__* settings, stopped gracefully (asserted) when the module is done."""
+
+    @pytest.fixture(scope="module", name="server")
+    def fixture(
+        trained_state: TrainedState, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[ServerProcess]:
+        env = serve_env(trained_state, **server)
+        proc = ServerProcess(env, tmp_path_factory.mktemp(log_name) / "server.log").start()
+        yield proc
+        assert proc.stop(), proc.log()
+
+    return fixture
+
+
 @pytest.fixture()
 def server_factory(tmp_path: Path) -> Iterator[Any]:
     """Start servers in a test; every one still running is stopped at the end."""

@@ -17,8 +17,8 @@ from .conftest import (
     ServerProcess,
     TrainedState,
     auth,
+    module_server,
     sample_records,
-    serve_env,
     wait_until,
 )
 
@@ -26,15 +26,8 @@ pytestmark = pytest.mark.e2e
 MAX_BATCH = 50
 
 
-@pytest.fixture(scope="module")
-def server(
-    trained_state: TrainedState, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    env = serve_env(trained_state, max_batch=MAX_BATCH, log_flush_interval_s=0.3,
-                    reload_interval_s=0)  # fmt: skip
-    proc = ServerProcess(env, tmp_path_factory.mktemp("predict") / "server.log").start()
-    yield proc
-    assert proc.stop(), proc.log()
+server = module_server("predict", max_batch=MAX_BATCH, log_flush_interval_s=0.3,
+                       reload_interval_s=0)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

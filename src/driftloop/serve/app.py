@@ -212,10 +212,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's own handler fails (a 500) when the offending input is NaN or infinity
-        return Response(
-            dump_json({"detail": exc.errors()}), status_code=422, media_type="application/json"
-        )
+        # FastAPI's own handler fails (a 500) when the offending input is NaN or infinity, and
+        # JSON cannot hold a body that is not UTF-8 (the input of a json_invalid error)
+        errors = [
+            {**e, "input": e["input"].decode(errors="replace")}
+            if isinstance(e.get("input"), bytes) else e
+            for e in exc.errors()
+        ]  # fmt: skip
+        return Response(dump_json({"detail": errors}), status_code=422,
+                        media_type="application/json")  # fmt: skip
 
     @app.exception_handler(ModelNotReadyError)
     async def _not_ready(request: Request, exc: ModelNotReadyError) -> JSONResponse:

@@ -9,6 +9,13 @@ Accepted inputs, all columnar:
 
 Outputs are ``prediction`` (BYTES labels, or FP64 for regression), ``probability`` (FP64,
 classification) and ``request_id`` (BYTES), one value per row.
+
+Binary tensor data (what ``tritonclient`` sends by default): when the request has an
+``Inference-Header-Content-Length`` header, the body is that many bytes of JSON header, then
+the raw data of each input whose ``parameters.binary_data_size`` says how many bytes it takes,
+in input order (``binary_tensors``). Outputs are binary when asked for, per output
+(``parameters.binary_data: true``) or for all (request ``parameters.binary_data_output``);
+the response then has the header too.
 """
 
 from __future__ import annotations
@@ -18,7 +25,13 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+import pydantic_core
+
 from driftloop.serve.api_models import V2InferenceRequest, V2Tensor
+from driftloop.serve.binary_tensors import decode_tensor, encode_tensor
+from driftloop.serve.inference import dump_json
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 class InferenceProtocolError(ValueError):
@@ -123,6 +136,87 @@ def response_outputs(
             f"unknown outputs {', '.join(unknown)}; available: {', '.join(outputs)}"
         )
     return [outputs[w] for w in wanted]
+
+
+def read_infer_request(body: bytes, header_length: str | None) -> V2InferenceRequest:
+    """The request in a body: all JSON, or (``header_length`` given) a JSON header followed by
+    binary tensor data. Raises InferenceProtocolError, or pydantic's ValidationError."""
+    if header_length is None:
+        return V2InferenceRequest.model_validate_json(body)
+    size = _header_size(header_length, len(body))
+    try:
+        header = pydantic_core.from_json(body[:size])
+    except ValueError as exc:
+        raise InferenceProtocolError(f"request header: invalid JSON: {exc}") from None
+    inputs = header.get("inputs") if isinstance(header, dict) else None
+    if isinstance(inputs, list):
+        _attach_binary_data([t for t in inputs if isinstance(t, dict)], body[size:])
+    return V2InferenceRequest.model_validate(header)
+
+
+def _header_size(value: str, body_size: int) -> int:
+    if not value.strip().isdigit():
+        raise InferenceProtocolError(f"{HEADER_LENGTH} must be a byte count, got {value!r}")
+    size = int(value)
+    if size > body_size:
+        raise InferenceProtocolError(
+            f"{HEADER_LENGTH} {size} is past the end of the body ({body_size} bytes)"
+        )
+    return size
+
+
+def _attach_binary_data(inputs: list[dict[str, Any]], raw: bytes) -> None:
+    """Set ``data`` of each input that has ``binary_data_size`` from the bytes after the header."""
+    offset = 0
+    for tensor in inputs:
+        params = tensor.get("parameters")
+        if not isinstance(params, dict) or "binary_data_size" not in params:
+            continue
+        where = f"input {tensor.get('name')!r}"
+        size, shape = params["binary_data_size"], tensor.get("shape")
+        if type(size) is not int or size < 0:
+            raise InferenceProtocolError(f"{where}: binary_data_size must be a byte count")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise InferenceProtocolError(f"{where}: shape must be a list of sizes, got {shape!r}")
+        if "data" in tensor:
+            raise InferenceProtocolError(f"{where}: has both data and binary_data_size")
+        if offset + size > len(raw):
+            raise InferenceProtocolError(f"{where}: binary_data_size {size} goes past the end of "
+                                         f"the body ({len(raw) - offset} bytes left)")  # fmt: skip
+        try:
+            data = decode_tensor(str(tensor.get("datatype")), math.prod(shape),
+                                 raw[offset : offset + size])  # fmt: skip
+        except ValueError as exc:
+            raise InferenceProtocolError(f"{where}: {exc}") from None
+        tensor["data"] = data
+        offset += size
+    if offset != len(raw):
+        raise InferenceProtocolError(f"{len(raw) - offset} bytes after the header that no input's "
+                                     f"binary_data_size accounts for")  # fmt: skip
+
+
+def binary_outputs(request: V2InferenceRequest, names: Sequence[str]) -> set[str]:
+    """The outputs to send as binary data: those asked for so, or all by the request's
+    ``binary_data_output`` (an output's own ``binary_data`` wins)."""
+    default = (request.parameters or {}).get("binary_data_output") is True
+    asked = {o.name: (o.parameters or {}).get("binary_data") for o in request.outputs or []}
+    return {n for n in names if (default if asked.get(n) is None else asked[n] is True)}
+
+
+def encode_infer_response(response: dict[str, Any], binary: set[str]) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when outputs follow it as binary data."""
+    chunks, outputs = [], []
+    for output in response["outputs"]:
+        if output["name"] in binary:
+            raw = encode_tensor(output["datatype"], output["data"])
+            output = {k: v for k, v in output.items() if k != "data"}
+            output["parameters"] = {**output.get("parameters", {}), "binary_data_size": len(raw)}
+            chunks.append(raw)
+        outputs.append(output)
+    header = dump_json({**response, "outputs": outputs})
+    if not chunks:
+        return header, None
+    return header + b"".join(chunks), len(header)
 
 
 def describe_validation_error(errors: Sequence[Any]) -> str:

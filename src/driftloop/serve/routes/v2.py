@@ -14,7 +14,6 @@ from pydantic import ValidationError
 import driftloop
 from driftloop.serve.api_models import (
     ErrorResponse,
-    V2InferenceRequest,
     V2InferenceResponse,
     V2ModelMetadata,
     V2ServerMetadata,
@@ -24,8 +23,12 @@ from driftloop.serve.inference import dump_json, new_request_id
 from driftloop.serve.loaded_model import LoadedModel
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.open_inference import (
+    HEADER_LENGTH,
     InferenceProtocolError,
+    binary_outputs,
     describe_validation_error,
+    encode_infer_response,
+    read_infer_request,
     request_records,
     response_outputs,
 )
@@ -61,7 +64,8 @@ def _model(holder: ModelHolder, name: str, version: str | None = None) -> Loaded
 @router.get("", response_model=V2ServerMetadata, summary="Server metadata")
 async def read_server_metadata() -> dict[str, Any]:
     """Name, version and protocol extensions."""
-    return {"name": "driftloop", "version": driftloop.__version__, "extensions": []}
+    return {"name": "driftloop", "version": driftloop.__version__,
+            "extensions": ["binary_tensor_data"]}  # fmt: skip
 
 
 @router.get("/health/live", summary="Server live")
@@ -120,7 +124,9 @@ async def _infer(
         return found
     model = found
     try:
-        payload = V2InferenceRequest.model_validate_json(await request.body())
+        payload = read_infer_request(await request.body(), request.headers.get(HEADER_LENGTH))
+    except InferenceProtocolError as exc:
+        return _error(str(exc), 400)
     except ValidationError as exc:
         return _error(describe_validation_error(exc.errors(include_url=False)), 400)
     wanted = [o.name for o in payload.outputs] if payload.outputs else None
@@ -149,19 +155,31 @@ async def _infer(
         model.classes is not None,
         wanted,
     )
-    return _json({
+    content, header_length = encode_infer_response({
         "model_name": name, "model_version": result.model_version,
         "id": payload.id or new_request_id(), "parameters": {"content_type": "pd"},
         "outputs": outputs,
-    })  # fmt: skip
+    }, binary_outputs(payload, [o["name"] for o in outputs]))  # fmt: skip
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    return Response(content, media_type="application/octet-stream",
+                    headers={HEADER_LENGTH: str(header_length)})  # fmt: skip
 
 
 _INFER_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/V2InferenceRequest"}}},
-    }
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/V2InferenceRequest"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "parameters": [{
+        "name": HEADER_LENGTH, "in": "header", "required": False,
+        "description": "Binary tensor data: the body is this many bytes of JSON (the request) "
+                       "followed by the raw data of each input with parameters.binary_data_size.",
+        "schema": {"type": "integer", "minimum": 0},
+    }],
 }  # fmt: skip
 
 
