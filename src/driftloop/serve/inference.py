@@ -158,9 +158,10 @@ class Inference:
         version = model.version
         if model.classes is not None:
             negative, positive = model.classes
-            predictions: list[Any] = np.where(scores > 0.5, positive, negative).tolist()
+            is_positive = scores > model.threshold
+            predictions: list[Any] = np.where(is_positive, positive, negative).tolist()
             probabilities: list[float | None] = scores.tolist()
-            n_positive = int((scores > 0.5).sum())
+            n_positive = int(is_positive.sum())
             if n_positive:
                 self.telemetry.count_predictions(positive, source, n_positive)
             if n - n_positive:

@@ -32,6 +32,7 @@ from driftloop.core.encoder import (
     compile_pipeline,
     verify_compiled,
 )
+from driftloop.core.threshold import DEFAULT_THRESHOLD, threshold_from_tags
 from driftloop.serve.prediction_log import LogLayout
 from driftloop.serve.request_models import RequestModels, build_request_models, example_record
 
@@ -67,6 +68,9 @@ class LoadedModel:
     target: str
     loaded_at: datetime
     load_seconds: float
+    threshold: float = DEFAULT_THRESHOLD
+    """Decision threshold (binary): positive when the probability is above it. Chosen on
+    validation at training and read from the version's tags."""
 
     @property
     def version(self) -> str:
@@ -97,7 +101,7 @@ class LoadedModel:
         """The prediction a client sees: the class label, or the value for regression."""
         if self.classes is None:
             return score
-        return self.classes[1] if score > 0.5 else self.classes[0]
+        return self.classes[1] if score > self.threshold else self.classes[0]
 
     def unseen(self, record: Mapping[str, Any]) -> list[str]:
         """Categorical features whose value the schema does not list."""
@@ -214,6 +218,7 @@ def load_model(
         target=str((schema.get("target") or {}).get("name", "")),
         loaded_at=datetime.now(UTC),
         load_seconds=0.0,
+        threshold=threshold_from_tags(info.tags) if classes else DEFAULT_THRESHOLD,
     )
     _smoke_test(model, reference)
     seconds = time.perf_counter() - started

@@ -201,6 +201,7 @@ class ModelHolder:
             kind=tags.get("kind"),
             task="classification" if model.classes else "regression",
             classes=list(model.classes) if model.classes else None,
+            threshold=model.threshold if model.classes else None,
             features=list(model.features),
             metrics=metrics,
             loaded_at=model.loaded_at.isoformat(),
