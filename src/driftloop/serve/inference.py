@@ -131,6 +131,8 @@ class Inference:
              prediction, probability),
         )  # fmt: skip
         self.telemetry.count_predictions(str(prediction) if model.classes else "value", source)
+        if model.classes is None:
+            self.telemetry.observe_values((score,))
         if model.known_categories:
             for feature in model.unseen(record):
                 self.telemetry.count_unseen(feature)
@@ -170,6 +172,7 @@ class Inference:
             predictions = scores.tolist()
             probabilities = [None] * n
             self.telemetry.count_predictions("value", source, n)
+            self.telemetry.observe_values(predictions)
         rows = [
             (rid, now, version, source, *rec.values(), pred, prob)
             for rid, rec, pred, prob in zip(ids, records, predictions, probabilities, strict=True)

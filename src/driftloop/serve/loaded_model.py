@@ -71,6 +71,8 @@ class LoadedModel:
     threshold: float = DEFAULT_THRESHOLD
     """Decision threshold (binary): positive when the probability is above it. Chosen on
     validation at training and read from the version's tags."""
+    value_buckets: tuple[float, ...] = ()
+    """Regression: bucket bounds for the predicted-value histogram in /metrics."""
 
     @property
     def version(self) -> str:
@@ -129,6 +131,19 @@ def frame_records(frame: pd.DataFrame, features: Sequence[str]) -> list[dict[str
     """Rows of a frame as JSON-ready records (missing -> None)."""
     sub = frame[list(features)].astype(object)
     return sub.where(sub.notna(), None).to_dict("records")  # type: ignore[return-value]
+
+
+def value_buckets(frame: pd.DataFrame, schema: Mapping[str, Any]) -> tuple[float, ...]:
+    """Bucket bounds for regression predictions: the 5%, 10%, ... 95% quantiles of the
+    target values (rounded to 4 significant digits, distinct)."""
+    target = str((schema.get("target") or {}).get("name", ""))
+    if target not in frame.columns or frame.empty:
+        return ()
+    y = pd.to_numeric(frame[target], errors="coerce").dropna().to_numpy(dtype=float)
+    if not len(y):
+        return ()
+    q = np.quantile(y, np.linspace(0.05, 0.95, 19))
+    return tuple(float(f"{v:.4g}") for v in np.unique([float(f"{x:.4g}") for x in q]))
 
 
 def _classes(schema: Mapping[str, Any], pipeline: Any) -> tuple[str, str] | None:
@@ -219,6 +234,7 @@ def load_model(
         loaded_at=datetime.now(UTC),
         load_seconds=0.0,
         threshold=threshold_from_tags(info.tags) if classes else DEFAULT_THRESHOLD,
+        value_buckets=() if classes else value_buckets(valid if len(valid) else test, schema),
     )
     _smoke_test(model, reference)
     seconds = time.perf_counter() - started

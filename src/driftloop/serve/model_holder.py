@@ -147,6 +147,7 @@ class ModelHolder:
             self.telemetry.set_serving(
                 info.name, info.version, info.dataset_version or "", model.fast_path
             )
+            self.telemetry.set_value_buckets(model.value_buckets)
             log.info(
                 "model swapped in",
                 extra={
