@@ -76,7 +76,7 @@ def traffic_between(old: TrafficSnapshot, new: TrafficSnapshot, basis: str) -> d
     before = dict(old.buckets)
     deltas = [(le, c - before.get(le, 0.0)) for le, c in new.buckets]
     mix = {k: int(v - old.predictions.get(k, 0.0)) for k, v in new.predictions.items()}
-    values = bucket_values(old.values, new.values) if new.values else None
+    values = bucket_values(old.values, new.values)
     quantiles = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
     q = {name: histogram_quantile(p, deltas) for name, p in quantiles}
     predictions = sum(mix.values())
@@ -147,13 +147,17 @@ def value_summary(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, A
 def bucket_values(
     old: tuple[tuple[float, float], ...], new: tuple[tuple[float, float], ...]
 ) -> dict[str, Any] | None:
-    """Quantiles (interpolated within buckets) and the bucket counts of the predicted values
-    counted between two snapshots; buckets that changed (a new model) count from zero."""
+    """None for a classifier (no buckets), else quantiles (interpolated within buckets) and
+    the bucket counts of the predicted values counted between two snapshots; buckets that
+    changed (a new model) count from zero."""
+    if not new:
+        return None
     before = dict(old) if [b for b, _ in old] == [b for b, _ in new] else {}
     deltas = [(le, c - before.get(le, 0.0)) for le, c in new]
     total = deltas[-1][1] if deltas else 0.0
-    if total <= 0:
-        return None
+    if total <= 0:  # a regressor that predicted nothing in this period
+        return {"count": 0, "mean": None, "min": None, "max": None,
+                "basis": "histogram buckets", "quantiles": {}, "bins": []}  # fmt: skip
     quantiles = {k: histogram_quantile(q, deltas, lowest=None) for k, q in VALUE_QUANTILES}
     bins, lower, below = [], None, 0.0
     for le, cum in deltas:

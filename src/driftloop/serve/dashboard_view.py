@@ -131,7 +131,7 @@ def traffic_card(traffic: Mapping[str, Any] | None) -> str:
 
 def _predicted(traffic: Mapping[str, Any]) -> str:
     values = traffic.get("prediction_values")
-    if values:
+    if values is not None:
         return f"<h3>Predicted values</h3>{value_histogram(values)}"
     return f"<h3>Predicted classes</h3>{mix_bar(traffic.get('class_mix') or {})}"
 
