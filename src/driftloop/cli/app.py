@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from driftloop.cli.init_spec import init as init_command
 from driftloop.config.errors import DriftloopError
 
 app = typer.Typer(
@@ -575,6 +576,9 @@ def status(
         console.print_json(json.dumps(facts, default=str))
     else:
         console.print(status_view(facts, rows))
+
+
+app.command("init")(init_command)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -99,6 +99,17 @@ class RetrainConfig(_Frozen):
     )
 
 
+class CostThreshold(_Frozen):
+    """Pick the decision threshold that costs least on the validation split."""
+
+    cost_fp: float = Field(gt=0, description="Cost of one false positive.")
+    cost_fn: float = Field(gt=0, description="Cost of one false negative.")
+
+
+ThresholdRule = Annotated[float, Field(gt=0, lt=1)] | Literal["max_f1"] | CostThreshold
+"""A fixed probability, the F1-maximising cut-off, or the cheapest under given costs."""
+
+
 class DatasetSpec(_Frozen):
     """A tabular data set and how to model it."""
 
@@ -122,6 +133,11 @@ class DatasetSpec(_Frozen):
     split: SplitConfig = Field(default_factory=SplitConfig)
     candidates: tuple[CandidateConfig, ...] = Field(description="Candidate models to train.")
     metric: Metric = Field("roc_auc", description="Metric that picks the best candidate.")
+    threshold: ThresholdRule = Field(
+        0.5,
+        description="Binary decision threshold: a probability, max_f1, or {cost_fp, cost_fn}; "
+        "chosen on the validation split and stored with the model.",
+    )
     drift: DriftPolicyConfig = Field(default_factory=DriftPolicyConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
@@ -139,6 +155,8 @@ class DatasetSpec(_Frozen):
         valid = CLASSIFICATION_METRICS if self.is_classification else REGRESSION_METRICS
         if self.metric not in valid:
             raise ValueError(f"metric {self.metric!r} does not fit task {self.task!r}")
+        if not self.is_classification and self.threshold != 0.5:
+            raise ValueError("threshold applies to binary_classification only")
         if not self.candidates:
             raise ValueError("at least one candidate is required")
         names = [c.name for c in self.candidates]

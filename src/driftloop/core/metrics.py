@@ -8,15 +8,18 @@ from sklearn import metrics as skm
 from driftloop.config.spec import LOWER_IS_BETTER
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """ROC AUC, PR AUC, F1 (at 0.5), log loss and Brier score of positive-class probabilities."""
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """ROC AUC, PR AUC, F1 (positive above the decision threshold), log loss and Brier score
+    of positive-class probabilities."""
     y = np.asarray(y_true).astype(int)
     p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1 - 1e-15)
     single_class = len(np.unique(y)) < 2
     return {
         "roc_auc": float("nan") if single_class else float(skm.roc_auc_score(y, p)),
         "pr_auc": float("nan") if single_class else float(skm.average_precision_score(y, p)),
-        "f1": float(skm.f1_score(y, (p >= 0.5).astype(int), zero_division=0)),
+        "f1": float(skm.f1_score(y, (p > threshold).astype(int), zero_division=0)),
         "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
         "brier": float(skm.brier_score_loss(y, p)),
     }
@@ -56,10 +59,14 @@ def best_candidate(scores: dict[str, float], metric: str) -> str:
 
 
 def score_pipeline(
-    pipeline: object, features: object, target: np.ndarray, classification: bool
+    pipeline: object,
+    features: object,
+    target: np.ndarray,
+    classification: bool,
+    threshold: float = 0.5,
 ) -> dict[str, float]:
-    """Metrics of a fitted pipeline on labelled rows."""
+    """Metrics of a fitted pipeline on labelled rows (F1 at the decision threshold)."""
     if classification:
         proba = pipeline.predict_proba(features)[:, 1]  # type: ignore[attr-defined]
-        return classification_metrics(target, proba)
+        return classification_metrics(target, proba, threshold)
     return regression_metrics(target, pipeline.predict(features))  # type: ignore[attr-defined]

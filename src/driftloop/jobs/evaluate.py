@@ -13,6 +13,7 @@ from driftloop.config.errors import NotFoundError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.metrics import score_pipeline
 from driftloop.core.prepare import features_and_target
+from driftloop.core.threshold import threshold_from_tags
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def evaluate_model(
     test = ds.frame("test")
     x, y = features_and_target(test, spec)
     pipeline = tracker.load_pipeline(info.version)
-    metrics = score_pipeline(pipeline, x, y, spec.is_classification)
+    metrics = score_pipeline(pipeline, x, y, spec.is_classification, threshold_from_tags(info.tags))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     key = f"evaluations/{info.name}/v{info.version}/{stamp}.json"
     result = EvaluationResult(

@@ -240,8 +240,14 @@ def status_view(facts: Mapping[str, Any], rows: int = 10) -> Any:
         t.add_row("predictions/s", _num(traffic.get("prediction_rate"), 2))
         t.add_row("errors (5xx)", _pct(traffic.get("error_rate")))
         t.add_row("latency p50 / p95 ms", f"{_num(lat.get('p50'), 2)} / {_num(lat.get('p95'), 2)}")
-        mix = traffic.get("class_mix") or {}
-        t.add_row("predicted classes", ", ".join(f"{k} {v}" for k, v in mix.items()) or "-")
+        values = traffic.get("prediction_values")
+        if values is not None:
+            q = values.get("quantiles") or {}
+            t.add_row(f"predicted values ({values.get('count')})",
+                      "  ".join(f"{k} {_num(v, 3)}" for k, v in q.items()) or "-")  # fmt: skip
+        else:
+            mix = traffic.get("class_mix") or {}
+            t.add_row("predicted classes", ", ".join(f"{k} {v}" for k, v in mix.items()) or "-")
     parts.append(t)
 
     quality = facts.get("quality") or {}

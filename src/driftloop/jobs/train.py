@@ -17,6 +17,7 @@ from driftloop.config.spec import DatasetSpec
 from driftloop.core.candidates import build_pipeline
 from driftloop.core.metrics import best_candidate, is_better, score_pipeline
 from driftloop.core.prepare import features_and_target
+from driftloop.core.threshold import THRESHOLD_TAG, fit_threshold, threshold_from_tags
 
 
 @dataclass
@@ -29,6 +30,8 @@ class CandidateResult:
     metrics: dict[str, float]
     model_uri: str
     seconds: float
+    threshold: float = 0.5
+    """Decision threshold chosen on the validation split (binary classification)."""
 
 
 @dataclass
@@ -87,8 +90,16 @@ def fit_candidates(
                         {} if sample_weight is None else {"model__sample_weight": sample_weight}
                     )
                     pipeline.fit(x_train, y_train, **fit_params)
-                    metrics = score_pipeline(pipeline, x_valid, y_valid, spec.is_classification)
+                    rule = spec.threshold if spec.is_classification else None
+                    cut = fit_threshold(pipeline, x_valid, y_valid, rule)
+                    metrics = score_pipeline(
+                        pipeline, x_valid, y_valid, spec.is_classification, cut.value
+                    )
                     tracker.log_params({"kind": cand.kind, **cand.params})
+                    if spec.is_classification:
+                        tracker.log_params(
+                            {THRESHOLD_TAG: f"{cut.value:.6f}", "threshold_rule": cut.rule}
+                        )
                     tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
                     tracker.log_dataset_input(
                         train, ds.version, ds.store.uri(ds.key("")), "training"
@@ -96,8 +107,14 @@ def fit_candidates(
                     uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
                 results.append(
                     CandidateResult(
-                        cand.name, cand.kind, run_id, metrics, uri, time.perf_counter() - started
-                    )
+                        cand.name,
+                        cand.kind,
+                        run_id,
+                        metrics,
+                        uri,
+                        time.perf_counter() - started,
+                        cut.value,
+                    )  # fmt: skip
                 )
                 progress.advance(task)
         scores = {r.name: r.metrics[spec.metric] for r in results}
@@ -115,6 +132,7 @@ def fit_candidates(
                 "kind": best.kind,
                 "parent_run_id": parent_id,
                 **{f"valid_{k}": f"{v:.6f}" for k, v in best.metrics.items()},
+                **({THRESHOLD_TAG: f"{best.threshold:.6f}"} if spec.is_classification else {}),
             },
         )
     return parent_id, results, best, registered
@@ -135,7 +153,9 @@ def train_models(
     )
     x_test, y_test = features_and_target(test, spec)
     new_pipeline = tracker.load_pipeline(registered.version)
-    new_score = score_pipeline(new_pipeline, x_test, y_test, spec.is_classification)
+    new_score = score_pipeline(
+        new_pipeline, x_test, y_test, spec.is_classification, threshold_from_tags(registered.tags)
+    )
     champion = tracker.alias_version("champion")
     comparison: dict[str, Any] = {
         "metric": spec.metric,

@@ -228,3 +228,28 @@ def mix_bar(mix: Mapping[str, int]) -> str:
         f'<svg class="mix" viewBox="0 0 400 18" role="img" aria-label="predicted classes">'
         f'{"".join(parts)}</svg><p class="legend">{" &nbsp; ".join(legend)}</p>'
     )
+
+
+def value_histogram(summary: Mapping[str, Any] | None) -> str:
+    """A regressor's predicted values: quantiles and one bar per histogram bin."""
+    if not summary or not summary.get("count"):
+        return '<p class="empty">No predictions in this period.</p>'
+    bins = list(summary.get("bins") or [])
+    top = max((int(b[2]) for b in bins), default=0) or 1
+    slot = 400 / max(len(bins), 1)
+    bars = []
+    for i, (lo, hi, n) in enumerate(bins):
+        h = 40 * int(n) / top
+        span = (f"up to {fixed(hi, 3)}" if lo is None else f"above {fixed(lo, 3)}"
+                if hi is None else f"{fixed(lo, 3)} to {fixed(hi, 3)}")  # fmt: skip
+        bars.append(
+            f'<rect class="mix-0" x="{i * slot + 1:.1f}" y="{40 - h:.1f}" width='
+            f'"{max(slot - 2, 1):.1f}" height="{h:.1f}"><title>{esc(span)}: {n}</title></rect>'
+        )
+    quantiles = " &nbsp; ".join(
+        f"{esc(k)} {fixed(v, 3)}" for k, v in (summary.get("quantiles") or {}).items()
+    )
+    return (
+        f'<svg class="values" viewBox="0 0 400 40" role="img" aria-label="predicted values">'
+        f'{"".join(bars)}</svg><p class="legend">{summary.get("count")} values: {quantiles}</p>'
+    )

@@ -24,6 +24,7 @@ from driftloop.serve.dashboard_charts import (
     pct,
     report_href,
     stamp,
+    value_histogram,
 )
 
 OUTCOME_CLASS = {"promoted": "good", "passed": "good", "rejected": "warn", "skipped": "muted",
@@ -123,9 +124,16 @@ def traffic_card(traffic: Mapping[str, Any] | None) -> str:
     return (
         f'<section class="card" id="traffic"><h2>Traffic <small>'
         f'{esc(traffic.get("basis"))}</small></h2><table class="kv">{_rows(pairs)}</table>'
-        f"<h3>Predicted classes</h3>{mix_bar(traffic.get('class_mix') or {})}"
+        f"{_predicted(traffic)}"
         f"{route_html}</section>"
     )
+
+
+def _predicted(traffic: Mapping[str, Any]) -> str:
+    values = traffic.get("prediction_values")
+    if values is not None:
+        return f"<h3>Predicted values</h3>{value_histogram(values)}"
+    return f"<h3>Predicted classes</h3>{mix_bar(traffic.get('class_mix') or {})}"
 
 
 def policy_card(policy: Mapping[str, Any] | None, monitor: Mapping[str, Any] | None) -> str:

@@ -131,6 +131,8 @@ class Inference:
              prediction, probability),
         )  # fmt: skip
         self.telemetry.count_predictions(str(prediction) if model.classes else "value", source)
+        if model.classes is None:
+            self.telemetry.observe_values((score,))
         if model.known_categories:
             for feature in model.unseen(record):
                 self.telemetry.count_unseen(feature)
@@ -158,9 +160,10 @@ class Inference:
         version = model.version
         if model.classes is not None:
             negative, positive = model.classes
-            predictions: list[Any] = np.where(scores > 0.5, positive, negative).tolist()
+            is_positive = scores > model.threshold
+            predictions: list[Any] = np.where(is_positive, positive, negative).tolist()
             probabilities: list[float | None] = scores.tolist()
-            n_positive = int((scores > 0.5).sum())
+            n_positive = int(is_positive.sum())
             if n_positive:
                 self.telemetry.count_predictions(positive, source, n_positive)
             if n - n_positive:
@@ -169,6 +172,7 @@ class Inference:
             predictions = scores.tolist()
             probabilities = [None] * n
             self.telemetry.count_predictions("value", source, n)
+            self.telemetry.observe_values(predictions)
         rows = [
             (rid, now, version, source, *rec.values(), pred, prob)
             for rid, rec, pred, prob in zip(ids, records, predictions, probabilities, strict=True)

@@ -32,6 +32,7 @@ from driftloop.core.encoder import (
     compile_pipeline,
     verify_compiled,
 )
+from driftloop.core.threshold import DEFAULT_THRESHOLD, threshold_from_tags
 from driftloop.serve.prediction_log import LogLayout
 from driftloop.serve.request_models import RequestModels, build_request_models, example_record
 
@@ -67,6 +68,11 @@ class LoadedModel:
     target: str
     loaded_at: datetime
     load_seconds: float
+    threshold: float = DEFAULT_THRESHOLD
+    """Decision threshold (binary): positive when the probability is above it. Chosen on
+    validation at training and read from the version's tags."""
+    value_buckets: tuple[float, ...] = ()
+    """Regression: bucket bounds for the predicted-value histogram in /metrics."""
 
     @property
     def version(self) -> str:
@@ -97,7 +103,7 @@ class LoadedModel:
         """The prediction a client sees: the class label, or the value for regression."""
         if self.classes is None:
             return score
-        return self.classes[1] if score > 0.5 else self.classes[0]
+        return self.classes[1] if score > self.threshold else self.classes[0]
 
     def unseen(self, record: Mapping[str, Any]) -> list[str]:
         """Categorical features whose value the schema does not list."""
@@ -125,6 +131,19 @@ def frame_records(frame: pd.DataFrame, features: Sequence[str]) -> list[dict[str
     """Rows of a frame as JSON-ready records (missing -> None)."""
     sub = frame[list(features)].astype(object)
     return sub.where(sub.notna(), None).to_dict("records")  # type: ignore[return-value]
+
+
+def value_buckets(frame: pd.DataFrame, schema: Mapping[str, Any]) -> tuple[float, ...]:
+    """Bucket bounds for regression predictions: the 5%, 10%, ... 95% quantiles of the
+    target values (rounded to 4 significant digits, distinct)."""
+    target = str((schema.get("target") or {}).get("name", ""))
+    if target not in frame.columns or frame.empty:
+        return ()
+    y = pd.to_numeric(frame[target], errors="coerce").dropna().to_numpy(dtype=float)
+    if not len(y):
+        return ()
+    q = np.quantile(y, np.linspace(0.05, 0.95, 19))
+    return tuple(float(f"{v:.4g}") for v in np.unique([float(f"{x:.4g}") for x in q]))
 
 
 def _classes(schema: Mapping[str, Any], pipeline: Any) -> tuple[str, str] | None:
@@ -214,6 +233,8 @@ def load_model(
         target=str((schema.get("target") or {}).get("name", "")),
         loaded_at=datetime.now(UTC),
         load_seconds=0.0,
+        threshold=threshold_from_tags(info.tags) if classes else DEFAULT_THRESHOLD,
+        value_buckets=() if classes else value_buckets(valid if len(valid) else test, schema),
     )
     _smoke_test(model, reference)
     seconds = time.perf_counter() - started

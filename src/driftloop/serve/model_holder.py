@@ -147,6 +147,7 @@ class ModelHolder:
             self.telemetry.set_serving(
                 info.name, info.version, info.dataset_version or "", model.fast_path
             )
+            self.telemetry.set_value_buckets(model.value_buckets)
             log.info(
                 "model swapped in",
                 extra={
@@ -201,6 +202,7 @@ class ModelHolder:
             kind=tags.get("kind"),
             task="classification" if model.classes else "regression",
             classes=list(model.classes) if model.classes else None,
+            threshold=model.threshold if model.classes else None,
             features=list(model.features),
             metrics=metrics,
             loaded_at=model.loaded_at.isoformat(),

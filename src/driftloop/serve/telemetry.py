@@ -8,6 +8,7 @@ uvicorn workers each worker answers /metrics for itself (scale with replicas ins
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -93,6 +94,9 @@ class Telemetry:
         self.feedback_labels = Counter(
             "driftloop_feedback_labels", "Ground-truth labels received.", registry=r
         )
+        self.prediction_values: Histogram | None = None
+        """Regression predictions, on buckets from the serving model's validation targets."""
+        self._value_bounds: tuple[float, ...] = ()
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._prediction_children: dict[tuple[str, str], Any] = {}
         self._unseen_children: dict[str, Any] = {}
@@ -115,6 +119,28 @@ class Telemetry:
         if child is None:
             child = self._prediction_children[key] = self.predictions.labels(prediction, source)
         child.inc(n)
+
+    def set_value_buckets(self, bounds: Sequence[float]) -> None:
+        """Count regression predictions on these bucket bounds (none: a classifier). A model
+        with other bounds replaces the histogram, which then counts from zero."""
+        old, bounds = self.prediction_values, tuple(bounds)
+        if old is not None and self._value_bounds == bounds:
+            return
+        if old is not None:
+            self.registry.unregister(old)
+        self._value_bounds = bounds
+        self.prediction_values = None if not bounds else Histogram(
+            "driftloop_prediction_value",
+            "Predicted values of a regression model (buckets: quantiles of its validation "
+            "targets).", buckets=tuple(bounds), registry=self.registry,
+        )  # fmt: skip
+
+    def observe_values(self, values: Iterable[float]) -> None:
+        """Count regression predictions in the value histogram."""
+        histogram = self.prediction_values
+        if histogram is not None:
+            for v in values:
+                histogram.observe(v)
 
     def count_unseen(self, feature: str, n: int = 1) -> None:
         """Count categorical values the model's schema does not list."""

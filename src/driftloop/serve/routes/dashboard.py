@@ -50,6 +50,7 @@ def snapshot_telemetry(registry: Any, at: float) -> tuple[TrafficSnapshot, float
     requests: dict[str, float] = {}
     buckets: dict[float, float] = {}
     predictions: dict[str, float] = {}
+    values: dict[float, float] = {}
     created: float | None = None
     for metric in registry.collect():
         for s in metric.samples:
@@ -67,7 +68,11 @@ def snapshot_telemetry(registry: Any, at: float) -> tuple[TrafficSnapshot, float
             elif s.name == "driftloop_predictions_total":
                 cls = s.labels["prediction"]
                 predictions[cls] = predictions.get(cls, 0.0) + s.value
-    snap = TrafficSnapshot(at, requests, tuple(sorted(buckets.items())), predictions)
+            elif s.name == "driftloop_prediction_value_bucket":
+                values[float(s.labels["le"])] = s.value
+    snap = TrafficSnapshot(
+        at, requests, tuple(sorted(buckets.items())), predictions, tuple(sorted(values.items()))
+    )
     return snap, created
 
 
