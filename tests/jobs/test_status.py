@@ -106,7 +106,7 @@ def local_facts() -> dict[str, Any]:
 def test_status_of_an_empty_state_folder(state_env):
     from rich.console import Console
 
-    from driftloop.jobs.status import status_view
+    from driftloop.cli.status_view import status_view
 
     facts = local_facts()
     assert facts["model"] is None and facts["windows"] == facts["timeline"] == []
@@ -123,7 +123,7 @@ def server(trained_env: dict[str, str]) -> Iterator[str]:
 
     from driftloop.config.settings import Settings
 
-    from .serve.test_dashboard import dashboard_app
+    from ..serve.test_dashboard import dashboard_app
 
     port = free_port()
     app = dashboard_app(Settings(server={"reload_interval_s": 0}))
@@ -146,7 +146,7 @@ def test_status_of_a_running_server_by_url(server, trained_env):
 
     from driftloop.jobs.status import fetch_remote_status
 
-    from .serve.conftest import TrainedState, sample_records
+    from ..serve.conftest import TrainedState, sample_records
 
     state = TrainedState(Path(trained_env["DRIFTLOOP_STATE_DIR"]).parent,
                          Path(trained_env["DRIFTLOOP_SPEC"]))  # fmt: skip
