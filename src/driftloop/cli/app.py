@@ -326,9 +326,11 @@ def demo(
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from driftloop.cli.progress_views import Timeline
+    from driftloop.config.settings import reject_unknown_variables
     from driftloop.jobs.demo import STEPS, run_demo
     from driftloop.jobs.progress import Step
 
+    reject_unknown_variables(os.environ)  # before the state folder is wiped
     spec_path = (spec or Path(os.environ.get("DRIFTLOOP_SPEC", "configs/telco.yaml"))).resolve()
     with Timeline(console, [Step(name) for name in STEPS]) as timeline:
         result = run_demo(state_dir.resolve(), spec_path, progress=timeline)
