@@ -2,7 +2,7 @@
 
 MLServer 1.7.1 pins an older FastAPI than driftloop, so it gets its own Python 3.11 venv
 (from docker/mlserver/requirements.txt, the file the image installs), cached under
-~/.cache/driftloop-mlserver (or $DRIFTLOOP_MLSERVER_CACHE). The model is a driftloop pipeline
+~/.cache/driftloop-mlserver (or $MLSERVER_TEST_CACHE). The model is a driftloop pipeline
 logged with mlflow.sklearn (skops, predict_proba) and registered as driftloop-model@champion
 in a SQLite registry; MLServer starts with the model-settings.json of the rendered manifest,
 unchanged, on 127.0.0.1, and its V2 predictions must equal the pipeline's own.
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _cache_root() -> Path:
-    configured = os.environ.get("DRIFTLOOP_MLSERVER_CACHE")
+    configured = os.environ.get("MLSERVER_TEST_CACHE")
     return Path(configured) if configured else Path.home() / ".cache" / "driftloop-mlserver"
 
 

@@ -106,7 +106,7 @@ def local_facts() -> dict[str, Any]:
 def test_status_of_an_empty_state_folder(state_env):
     from rich.console import Console
 
-    from driftloop.jobs.status import status_view
+    from driftloop.cli.status_view import status_view
 
     facts = local_facts()
     assert facts["model"] is None and facts["windows"] == facts["timeline"] == []

@@ -1,4 +1,5 @@
-"""The ``driftloop`` command line: thin wrappers that build settings and call the jobs.
+"""The ``driftloop`` command line: thin wrappers that build settings, call a job and print
+its result (the drawing is in ``views``, ``status_view`` and ``progress_views``).
 
 Heavy libraries (MLflow, Evidently, scikit-learn) are imported inside commands so that
 ``driftloop --help`` stays fast.
@@ -6,17 +7,14 @@ Heavy libraries (MLflow, Evidently, scikit-learn) are imported inside commands s
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
+from driftloop.cli import views
+from driftloop.cli.context import Context, console, err_console, handle_errors
 from driftloop.cli.init_spec import init as init_command
 from driftloop.config.errors import DriftloopError
 
@@ -27,97 +25,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 SpecOption = Annotated[
     Path | None,
     typer.Option(
         "--spec", help="Data set spec (YAML). Default: $DRIFTLOOP_SPEC or configs/telco.yaml."
     ),
 ]
-
-
-def handle_errors(fn: F) -> F:
-    """Turn driftloop errors into a red message and the error's exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DriftloopError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-        except ValidationError as exc:  # a bad DRIFTLOOP_* setting
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            err_console.print(f"[bold red]error:[/] invalid setting: {problems}", highlight=False)
-            raise typer.Exit(2) from None
-        except OSError as exc:
-            from driftloop.adapters.store import StoreUnavailableError
-
-            if isinstance(exc, StoreUnavailableError):
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-                raise typer.Exit(1) from None
-            raise
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Context:
-    """Settings, spec, store and tracker, built once per command."""
-
-    def __init__(self, spec_path: Path | None = None, store_url: str | None = None) -> None:
-        from driftloop.config.logs import configure_logging
-        from driftloop.config.settings import Settings
-
-        overrides: dict[str, Any] = {}
-        if spec_path is not None:
-            overrides["spec"] = spec_path
-        if store_url:
-            overrides["store_url"] = store_url
-        self.settings = Settings(**overrides)
-        configure_logging(self.settings.json_logs)
-        self._spec: Any = None
-        self._store: Any = None
-        self._tracker: Any = None
-
-    @property
-    def spec(self) -> Any:
-        if self._spec is None:
-            from driftloop.config.spec import load_spec
-
-            self._spec = load_spec(self.settings.spec)
-        return self._spec
-
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            from driftloop.adapters.store import ObjectStore
-
-            self._store = ObjectStore.from_settings(self.settings)
-        return self._store
-
-    @property
-    def tracker(self) -> Any:
-        if self._tracker is None:
-            from driftloop.adapters.tracking import Tracker
-
-            self._tracker = Tracker(self.settings, self.store)
-        return self._tracker
-
-
-def metrics_table(title: str, metrics: dict[str, float]) -> Table:
-    """A two-column table of metric values."""
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in metrics.items():
-        table.add_row(k, f"{v:.4f}")
-    return table
 
 
 @app.command()
@@ -133,25 +46,7 @@ def prepare(
 
     ctx = Context(spec)
     s = ctx.spec if source is None else ctx.spec.with_source(source.resolve())
-    result = prepare_dataset(s, ctx.store)
-    c = result.cleaning
-    table = Table(
-        title=f"dataset {result.version} ({'written' if result.created else 'unchanged'})"
-    )
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    table.add_row("rows read", str(c.rows_in))
-    for col, n in c.blank_to_missing.items():
-        table.add_row(f"blank -> missing: {col}", str(n))
-    for col, n in c.invalid_to_missing.items():
-        table.add_row(f"non-numeric -> missing: {col}", str(n))
-    table.add_row("strings stripped", str(c.strings_stripped))
-    table.add_row("duplicate rows dropped", str(c.duplicates_dropped))
-    table.add_row("rows without target dropped", str(c.missing_target_dropped))
-    for split, n in result.rows.items():
-        table.add_row(f"rows in {split}", str(n))
-    console.print(table)
-    console.print(f"version [bold]{result.version}[/] at {result.uri}")
+    console.print(views.prepare_view(prepare_dataset(s, ctx.store)))
 
 
 @app.command()
@@ -163,35 +58,13 @@ def train(
     ] = None,
 ) -> None:
     """Train every candidate in the spec, track them in MLflow, register the best."""
+    from driftloop.cli.progress_views import TrainingBar
     from driftloop.jobs.train import train_models
 
     ctx = Context(spec)
-    result = train_models(ctx.spec, ctx.store, ctx.tracker, dataset_version, err_console)
-    metric = ctx.spec.metric
-    table = Table(title=f"candidates on dataset {result.dataset_version} (validation split)")
-    table.add_column("candidate")
-    for m in result.candidates[0].metrics:
-        table.add_column(m, justify="right")
-    table.add_column("seconds", justify="right")
-    for r in result.candidates:
-        mark = " *" if r.name == result.best else ""
-        table.add_row(r.name + mark, *(f"{v:.4f}" for v in r.metrics.values()), f"{r.seconds:.1f}")
-    console.print(table)
-    cmp = result.comparison
-    console.print(
-        f"registered [bold]{result.registered.name} v{result.registered.version}[/] "
-        f"({result.best}); test {metric} {cmp['new_score']:.4f}"
-        + (
-            f" vs champion v{cmp['champion_version']} {cmp['champion_score']:.4f}"
-            if cmp.get("champion_version")
-            else ""
-        )
-    )
-    console.print(
-        "[green]alias champion -> v" + result.registered.version + "[/]"
-        if result.promoted
-        else f"[yellow]champion unchanged[/]: {cmp['reason']}"
-    )
+    with TrainingBar(err_console) as bar:
+        result = train_models(ctx.spec, ctx.store, ctx.tracker, dataset_version, progress=bar)
+    console.print(views.train_view(result, ctx.spec.metric))
 
 
 @app.command()
@@ -211,14 +84,7 @@ def evaluate(
         raise typer.BadParameter("give --alias or --version, not both")
     ctx = Context(spec)
     result = evaluate_model(ctx.spec, ctx.store, ctx.tracker, alias or "champion", version)
-    console.print(
-        metrics_table(
-            f"{result.model_name} v{result.version} on test split of {result.dataset_version} "
-            f"({result.rows} rows)",
-            result.metrics,
-        )
-    )
-    console.print(f"metrics written to {ctx.store.uri(result.key)}")
+    console.print(views.evaluate_view(result, ctx.store.uri(result.key)))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result.to_dict(), indent=2))
@@ -269,41 +135,12 @@ def detect(
         reference_data_path,
         report,
     )
-    if result.summary is None:
-        console.print(f"[yellow]no check:[/] {result.reason}")
-    else:
-        table = Table(
-            title=f"drift: {result.window.rows} rows vs reference of model "
-            f"v{result.model_version} (report {result.report_id})"
-        )
-        for col in ("feature", "test", "score", "threshold", "missing ref/cur", "verdict"):
-            table.add_column(col, justify="right" if col in ("score", "threshold") else "left")
-        for f in result.summary.features:
-            verdict = ("[red]drift[/] (" + ", ".join(f.signals) + ")") if f.drifted else "ok"
-            table.add_row(
-                f.feature,
-                f.method,
-                "-" if f.score is None else f"{f.score:.4f}",
-                f"{f.threshold:g}",
-                f"{f.missing_share_ref:.0%}/{f.missing_share_cur:.0%}",
-                verdict,
-            )
-        console.print(table)
-        assert result.decision is not None
-        for reason in result.decision.reasons:
-            console.print(f"  - {reason}")
-        console.print(
-            "[bold red]decision: retrain[/]"
-            if result.retrain
-            else "[bold green]decision: no retrain[/]"
-        )
-        if result.report_uri:
-            console.print(f"report: {result.report_uri}")
+    console.print(views.detect_view(result))
     if emit:
         receipt = emit_for(result, ctx.settings, ctx.store, source=event_source)
         if receipt is not None:
             assert receipt.event is not None
-            console.print(f"event {receipt.event.event_id}: {receipt.status} ({receipt.reason})")
+            console.print(views.receipt_line(receipt.event.event_id, receipt))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result.to_dict(), indent=2, default=str))
@@ -329,44 +166,23 @@ def retrain(
     promote: Annotated[bool, typer.Option(help="Promote when the gate passes.")] = True,
 ) -> None:
     """Train a challenger on old + labelled production data; promote it only if it wins."""
+    from driftloop.cli.progress_views import TrainingBar
     from driftloop.jobs.retrain import retrain_model
 
-    ctx = Context(spec, store_url=data_dir or None)
-    result = retrain_model(
-        ctx.spec,
-        ctx.store,
-        ctx.tracker,
-        model_dir,
-        reference_data_path,
-        current_data_path,
-        event_id or None,
-        promote,
-        err_console,
-    )
-    _print_retrain(result)
-
-
-def _print_retrain(result: Any) -> None:
-    table = Table(title=f"retrain {result.retrain_id}: {result.status}")
-    table.add_column("what")
-    table.add_column("value")
-    gate = result.gate or {}
-    rows = [
-        ("reason", result.reason),
-        ("champion", f"v{result.champion_version}" if result.champion_version else "-"),
-        ("challenger", f"v{result.challenger_version}" if result.challenger_version else "-"),
-        ("dataset", str(result.dataset_version or "-")),
-    ]
-    if gate:
-        rows += [
-            (f"champion {gate['metric']}", f"{gate['champion_score']:.4f}"),
-            (f"challenger {gate['metric']}", f"{gate['challenger_score']:.4f}"),
-            ("evaluation rows", str(gate["evaluation_rows"])),
-        ]
-    rows += [(f"rows {k}", str(v)) for k, v in result.rows.items()]
-    for k, v in rows:
-        table.add_row(k, v)
-    console.print(table)
+    ctx = Context(spec, store_url=data_dir)
+    with TrainingBar(err_console) as bar:
+        result = retrain_model(
+            ctx.spec,
+            ctx.store,
+            ctx.tracker,
+            model_dir,
+            reference_data_path,
+            current_data_path,
+            event_id or None,
+            promote,
+            progress=bar,
+        )
+    console.print(views.retrain_view(result))
 
 
 @app.command()
@@ -379,7 +195,7 @@ def promote(
     from driftloop.jobs.retrain import promote_from_result
 
     ctx = Context(spec)
-    _print_retrain(promote_from_result(ctx.tracker, ctx.store, model_dir))
+    console.print(views.retrain_view(promote_from_result(ctx.tracker, ctx.store, model_dir)))
 
 
 event_app = typer.Typer(
@@ -403,9 +219,7 @@ def event_send(
     from driftloop.events.delivery import emit_event
     from driftloop.events.model import DriftEvent
 
-    ctx = Context()
-    if url:
-        ctx.settings.webhook.url = url
+    ctx = Context(webhook={"url": url} if url else None)
     champion = ctx.tracker.alias_version("champion") if not url else None
     event = DriftEvent(
         source="manual",
@@ -418,7 +232,7 @@ def event_send(
         **({"event_id": event_id} if event_id else {}),
     )
     receipt = emit_event(event, ctx.settings, ctx.store)
-    console.print(f"event {event.event_id}: {receipt.status} ({receipt.reason})")
+    console.print(views.receipt_line(event.event_id, receipt))
     if receipt.status == "rejected":
         raise typer.Exit(1)
 
@@ -491,37 +305,13 @@ def reload(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 120.0,
 ) -> None:
     """Tell a running server to load the champion now (uses $DRIFTLOOP_ADMIN_TOKEN)."""
-    import httpx
-
     from driftloop.config.errors import InputError
+    from driftloop.jobs.reload import reload_server
 
-    ctx = Context()
-    token = ctx.settings.effective_admin_token()
+    token = Context().settings.effective_admin_token()
     if token is None:
         raise InputError("DRIFTLOOP_ADMIN_TOKEN is not set (needed outside development)")
-    if not url.rstrip("/").endswith("/admin/reload"):
-        url = url.rstrip("/") + "/admin/reload"
-    try:
-        response = httpx.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        err_console.print(f"[bold red]error:[/] cannot reach {url}: {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"error": response.text}
-    if response.status_code != 200:
-        detail = body.get("error") or body.get("detail") or body
-        err_console.print(
-            f"[bold red]error:[/] reload failed ({response.status_code}): {detail}", highlight=False
-        )
-        raise typer.Exit(1)
-    if body.get("changed"):
-        console.print(
-            f"[green]reloaded[/]: v{body.get('previous_version')} -> v{body.get('serving_version')}"
-        )
-    else:
-        console.print(f"unchanged: serving v{body.get('serving_version')}")
+    console.print(views.reload_line(reload_server(url, token, timeout)))
 
 
 @app.command()
@@ -536,11 +326,16 @@ def demo(
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from driftloop.jobs.demo import run_demo, summary_view
+    from driftloop.cli.progress_views import Timeline
+    from driftloop.config.settings import reject_unknown_variables
+    from driftloop.jobs.demo import STEPS, run_demo
+    from driftloop.jobs.progress import Step
 
+    reject_unknown_variables(os.environ)  # before the state folder is wiped
     spec_path = (spec or Path(os.environ.get("DRIFTLOOP_SPEC", "configs/telco.yaml"))).resolve()
-    result = run_demo(state_dir.resolve(), spec_path, console)
-    console.print(summary_view(result))
+    with Timeline(console, [Step(name) for name in STEPS]) as timeline:
+        result = run_demo(state_dir.resolve(), spec_path, progress=timeline)
+    console.print(views.demo_summary_view(result))
     if not result.closed:
         raise typer.Exit(1)
 
@@ -560,7 +355,8 @@ def status(
     live quality (what the server's /dashboard page shows)."""
     import json
 
-    from driftloop.jobs.status import fetch_remote_status, gather_local_status, status_view
+    from driftloop.cli.status_view import status_view
+    from driftloop.jobs.status import fetch_remote_status, gather_local_status
 
     if url:
         facts = fetch_remote_status(url)

@@ -1,22 +1,43 @@
 """Settings from the environment (prefix ``DRIFTLOOP_``, nested with ``__``).
 
 Nothing here is built at import time: entrypoints call ``Settings()`` and pass it down.
+Settings are frozen once built (an entry point that needs another value builds the right
+``Settings`` or takes a ``model_copy(update=...)``), and an unknown ``DRIFTLOOP_*`` variable
+is an error that names it, as an unknown key in the spec is: a typo must not be ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftloop.config.errors import InputError
+
+ENV_PREFIX = "DRIFTLOOP_"
+NESTED_DELIMITER = "__"
+_NESTED = ConfigDict(frozen=True, extra="forbid")
 
 _DEV_ONLY_SECRET = "dev-only-not-a-secret"  # used only when env == "development"
 
 
 class S3Settings(BaseModel):
     """Connection to an S3-protocol store (MinIO in the cluster)."""
+
+    model_config = _NESTED
 
     endpoint_url: str | None = None
     """Endpoint of the S3 server, e.g. http://minio.minio:9000 (None: AWS default)."""
@@ -30,6 +51,8 @@ class S3Settings(BaseModel):
 
 class ServerSettings(BaseModel):
     """The prediction service."""
+
+    model_config = _NESTED
 
     host: str = "127.0.0.1"
     """Address uvicorn binds to."""
@@ -58,6 +81,8 @@ class ServerSettings(BaseModel):
 class WebhookSettings(BaseModel):
     """Where drift events go and how they are signed."""
 
+    model_config = _NESTED
+
     url: str | None = None
     """Webhook URL for drift events (Argo Events EventSource in the cluster); None: local runner."""
     secret: SecretStr | None = None
@@ -74,18 +99,18 @@ class Settings(BaseSettings):
     """Everything driftloop reads from the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DRIFTLOOP_", env_nested_delimiter="__", extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="forbid", frozen=True
     )
 
     env: Literal["development", "production"] = "development"
     """development allows built-in placeholder secrets; production refuses them."""
-    state_dir: Path = Path(".driftloop")
+    state_dir: Path = Field(default=Path(".driftloop"), validate_default=True)
     """Local state folder: embedded store, MLflow database, spool."""
-    store_url: str | None = None
+    store_url: str | None = Field(default=None, validate_default=True)
     """Object store root: file:///path or s3://bucket/prefix (default: <state_dir>/store)."""
     s3: S3Settings = Field(default_factory=S3Settings)
     """S3 connection, used when store_url is s3://."""
-    mlflow_tracking_uri: str | None = None
+    mlflow_tracking_uri: str | None = Field(default=None, validate_default=True)
     """MLflow tracking URI (default: SQLite database in the state folder)."""
     experiment_name: str = "driftloop"
     """MLflow experiment that holds the training runs."""
@@ -101,15 +126,31 @@ class Settings(BaseSettings):
     """Drift event delivery."""
     json_logs: bool = False
     """Log one JSON object per line (set in the cluster)."""
+    log_level: str = "INFO"
+    """Level of the driftloop logger in server workers (``driftloop serve --log-level``)."""
 
-    @model_validator(mode="after")
-    def _resolve_defaults(self) -> Settings:
-        self.state_dir = Path(self.state_dir).expanduser().resolve()
-        if self.store_url is None:
-            self.store_url = (self.state_dir / "store").as_uri()
-        if self.mlflow_tracking_uri is None:
-            self.mlflow_tracking_uri = f"sqlite:///{self.state_dir / 'mlflow.db'}"
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_variables(cls, data: Any) -> Any:
+        reject_unknown_variables(os.environ)
+        return data
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("store_url")
+    @classmethod
+    def _default_store_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        state_dir = info.data.get("state_dir")  # absent when state_dir itself was invalid
+        return (state_dir / "store").as_uri() if value is None and state_dir else value
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _default_tracking_uri(cls, value: str | None, info: ValidationInfo) -> str | None:
+        state_dir = info.data.get("state_dir")
+        return f"sqlite:///{state_dir / 'mlflow.db'}" if value is None and state_dir else value
 
     @property
     def store(self) -> str:
@@ -159,3 +200,40 @@ class Settings(BaseSettings):
         if self.s3.secret_access_key is not None:
             os.environ["AWS_SECRET_ACCESS_KEY"] = self.s3.secret_access_key.get_secret_value()
         os.environ.setdefault("AWS_DEFAULT_REGION", self.s3.region)
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``DRIFTLOOP_*`` variable the settings read, nested ones spelled with ``__``."""
+    names: set[str] = set()
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for field_name, info in model.model_fields.items():
+            name = prefix + field_name.upper()
+            names.add(name)
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                walk(info.annotation, name + NESTED_DELIMITER)
+
+    walk(Settings, ENV_PREFIX)
+    return frozenset(names)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The ``DRIFTLOOP_*`` names in ``environ`` that no setting reads (case as given)."""
+    known = known_variables()
+    return sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+
+
+def reject_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Raise ``InputError`` naming each unknown ``DRIFTLOOP_*`` variable (with the nearest
+    known name), so a typo such as ``DRIFTLOOP_SERVER__MONITOR_EVERY_ROW`` is not ignored."""
+    unknown = unknown_variables(environ)
+    if not unknown:
+        return
+    known = sorted(known_variables())
+    named = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        named.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise InputError(
+        f"unknown setting{'s' if len(unknown) > 1 else ''} in the environment: " + ", ".join(named)
+    )

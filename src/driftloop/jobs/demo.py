@@ -13,26 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
-
-@dataclass
-class Step:
-    """One line of the timeline."""
-
-    name: str
-    status: str = "waiting"
-    detail: str = ""
-    seconds: float = 0.0
+from driftloop.jobs.progress import ProgressCallback, Step, no_progress, run_step
 
 
 @dataclass
@@ -55,49 +42,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Timeline:
-    """The live table of steps."""
-
-    def __init__(self, names: list[str], console: Console) -> None:
-        self.steps = [Step(n) for n in names]
-        self.console = console
-        self.started = time.perf_counter()
-        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=False)
-
-    def render(self) -> Table:
-        table = Table(title="driftloop demo", expand=False)
-        table.add_column("#", justify="right")
-        table.add_column("step")
-        table.add_column("status")
-        table.add_column("s", justify="right")
-        table.add_column("detail", overflow="fold", max_width=70)
-        colors = {"done": "green", "running": "yellow", "failed": "red", "waiting": "dim"}
-        for i, s in enumerate(self.steps, 1):
-            table.add_row(
-                str(i),
-                s.name,
-                Text(s.status, style=colors.get(s.status, "")),
-                f"{s.seconds:.1f}" if s.seconds else "",
-                s.detail,
-            )
-        return table
-
-    def run(self, index: int, fn: Callable[[], str]) -> None:
-        step = self.steps[index]
-        step.status = "running"
-        self.live.update(self.render())
-        t0 = time.perf_counter()
-        try:
-            step.detail = fn()
-            step.status = "done"
-        except Exception as exc:
-            step.status, step.detail = "failed", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            step.seconds = time.perf_counter() - t0
-            self.live.update(self.render())
-
-
 STEPS = [
     "prepare the telco data set",
     "train candidates, register champion",
@@ -114,12 +58,14 @@ STEPS = [
 def run_demo(
     state_dir: Path,
     spec_path: Path,
-    console: Console,
+    progress: ProgressCallback = no_progress,
     normal_rows: int = 600,
     drift_rows: int = 1000,
     timeout_s: float = 240.0,
 ) -> DemoResult:
-    """Run the loop end to end; DemoResult.closed is True only if the new champion serves."""
+    """Run the loop end to end; DemoResult.closed is True only if the new champion serves.
+    ``progress`` is told the timeline of steps each time a step starts or ends."""
+    started = time.perf_counter()
     if state_dir.exists():
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True)
@@ -150,10 +96,9 @@ def run_demo(
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     facts: dict[str, Any] = {"base_url": base}
-    timeline = Timeline(STEPS, console)
+    steps = [Step(name) for name in STEPS]
     server: subprocess.Popen[bytes] | None = None
     client = httpx.Client(base_url=base, timeout=60)
-    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - progress bars off in the live view
 
     def prepare() -> str:
         r = prepare_dataset(spec, store)
@@ -161,7 +106,7 @@ def run_demo(
         return f"dataset {r.version}: " + ", ".join(f"{k} {v}" for k, v in r.rows.items())
 
     def train() -> str:
-        r = train_models(spec, store, tracker, console=quiet)
+        r = train_models(spec, store, tracker)
         facts["champion_before"] = r.registered.version
         facts["train_score"] = r.comparison["new_score"]
         return (
@@ -284,21 +229,9 @@ def run_demo(
 
     closed = False
     try:
-        with timeline.live:
-            for i, fn in enumerate(
-                [
-                    prepare,
-                    train,
-                    start,
-                    normal,
-                    detect_normal,
-                    simulate,
-                    detect_drifted,
-                    retrain,
-                    reload,
-                ]
-            ):
-                timeline.run(i, fn)
+        plan = [prepare, train, start, normal, detect_normal, simulate, detect_drifted]
+        for i, fn in enumerate([*plan, retrain, reload]):
+            run_step(steps, i, fn, progress)
         closed = True
     except Exception as exc:  # any failure ends the demo; the timeline shows which step
         facts["error"] = f"{type(exc).__name__}: {exc}"
@@ -310,8 +243,8 @@ def run_demo(
                 server.wait(20)
             except subprocess.TimeoutExpired:
                 server.kill()
-    facts["total_seconds"] = time.perf_counter() - timeline.started
-    return DemoResult(closed, timeline.steps, state_dir, facts)
+    facts["total_seconds"] = time.perf_counter() - started
+    return DemoResult(closed, steps, state_dir, facts)
 
 
 def open_first_record(store: Any, dataset_version: str, spec: Any) -> dict[str, Any]:
@@ -335,37 +268,3 @@ def _wait_logged(store: Any, rows: int, timeout_s: float = 30.0) -> None:
             return
         time.sleep(0.3)
     raise DemoFailed(f"inference log has fewer than {rows} rows after {timeout_s:.0f} s")
-
-
-def summary_view(result: DemoResult) -> Group:
-    """The closing table: what happened, timings, where to look."""
-    table = Table(title="what happened")
-    table.add_column("step")
-    table.add_column("s", justify="right")
-    table.add_column("outcome")
-    for s in result.steps:
-        table.add_row(s.name, f"{s.seconds:.1f}", s.detail if s.status == "done" else s.status)
-    f = result.facts
-    lines = [
-        Text(
-            f"loop closed: {'yes' if result.closed else 'NO'} in {f['total_seconds']:.0f} s",
-            style="bold green" if result.closed else "bold red",
-        ),
-    ]
-    if "error" in f:
-        lines.append(Text(f"error: {f['error']}", style="red"))
-    for key, label in (
-        ("report_normal", "report, normal traffic"),
-        ("report_drift", "report, drifted traffic"),
-    ):
-        if f.get(key):
-            lines.append(Text(f"{label}: {f[key]}"))
-    db = result.state_dir / "mlflow.db"
-    lines.append(
-        Text(
-            f"MLflow: uv run mlflow ui --backend-store-uri sqlite:///{db} "
-            "--port 5000  (then http://127.0.0.1:5000)"
-        )
-    )
-    lines.append(Text(f"logs: {result.state_dir}/logs"))
-    return Group(table, *lines)

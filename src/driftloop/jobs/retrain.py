@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
 
 from driftloop.adapters.datasets import (
     DatasetVersion,
@@ -38,6 +37,7 @@ from driftloop.core.gate import GateDecision, decide_promotion
 from driftloop.core.metrics import score_pipeline
 from driftloop.core.prepare import features_and_target
 from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
+from driftloop.jobs.progress import ProgressCallback, no_progress
 
 log = logging.getLogger("driftloop.retrain")
 RESULT_FILE = "retrain-result.json"
@@ -102,9 +102,10 @@ def retrain_model(
     current_data_path: str = "",
     event_id: str | None = None,
     promote: bool = True,
-    console: Console | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> RetrainResult:
-    """Train a challenger, gate it against the champion, promote it if it wins."""
+    """Train a challenger, gate it against the champion, promote it if it wins (``progress``
+    is told each candidate's training step)."""
     started = time.perf_counter()
     retrain_id = event_id or f"manual-{uuid.uuid4().hex[:12]}"
     lease = acquire_lease(store, "retrain", spec.retrain.lease_ttl_s, holder=retrain_id)
@@ -132,7 +133,7 @@ def retrain_model(
             current_data_path,
             event_id,
             promote,
-            console,
+            progress,
         )
         result.seconds = time.perf_counter() - started
         if event_id:
@@ -156,7 +157,7 @@ def _retrain(
     current_data_path: str,
     event_id: str | None,
     promote: bool,
-    console: Console | None,
+    progress: ProgressCallback,
 ) -> RetrainResult:
     from driftloop.jobs.train import fit_candidates
 
@@ -219,7 +220,7 @@ def _retrain(
         valid,
         run_name=f"retrain-{retrain_id}",
         tags=tags,
-        console=console,
+        progress=progress,
         sample_weight=weights,
     )
     tracker.set_alias("challenger", challenger.version)

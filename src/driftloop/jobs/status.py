@@ -1,4 +1,4 @@
-"""``driftloop status``: gather the facts of the loop and show them as Rich tables.
+"""``driftloop status``: gather the facts of the loop (the CLI shows them as tables).
 
 Locally the facts come from the state folder (registry champion, drift reports, events,
 retrains, inference log and feedback); for a running server they come from its
@@ -8,7 +8,6 @@ from its own metrics). ``gather_store_facts`` is shared with the dashboard.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.loop_facts import (
     build_timeline,
-    clean_float,
     live_quality,
     model_facts,
     now_iso,
@@ -161,104 +159,3 @@ def fetch_remote_status(url: str, timeout_s: float = 30.0) -> dict[str, Any]:
         raise DriftloopError(f"{endpoint} answered HTTP {response.status_code}: "
                              f"{response.text[:200]}")  # fmt: skip
     return dict(response.json())
-
-
-# -- the terminal view ---------------------------------------------------------------------
-def _pct(value: Any) -> str:
-    f = clean_float(value)
-    return "-" if f is None else f"{f:.1%}"
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    f = clean_float(value)
-    return "-" if f is None else f"{f:.{digits}f}"
-
-
-def _when(value: Any) -> str:
-    try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value or "-")
-    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if t.tzinfo else f"{t:%Y-%m-%d %H:%M:%S}"
-
-
-def status_view(facts: Mapping[str, Any], rows: int = 10) -> Any:
-    """The facts as Rich tables: model, drift windows, timeline, traffic, live quality."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list[Any] = [Text(f"driftloop status from {facts.get('source')} at "
-                             f"{_when(facts.get('generated_at'))}", style="bold")]  # fmt: skip
-    model = facts.get("model")
-    t = Table(title="serving model", show_header=False)
-    if model is None:
-        t.add_row("model", "[yellow]no champion[/]")
-    else:
-        t.add_row("model", f"{model.get('name')} v{model.get('version')}")
-        t.add_row(f"since ({model.get('since_what') or '-'})", _when(model.get("since")))
-        t.add_row("dataset version", str(model.get("dataset_version") or "-"))
-        t.add_row("candidate", f"{model.get('candidate') or '-'} ({model.get('kind') or '-'})")
-        if model.get("fast_path"):
-            t.add_row("fast path", str(model["fast_path"]))
-        for k, v in (model.get("metrics") or {}).items():
-            t.add_row(k, _num(v))
-        if model.get("last_reload_error"):
-            t.add_row("[red]last reload error[/]", str(model["last_reload_error"].get("error")))
-    parts.append(t)
-
-    policy = facts.get("policy") or {}
-    t = Table(title=f"drift windows (retrain share >= {_pct(policy.get('drift_share'))})")
-    for col in ("checked at", "report", "model", "rows", "drift share", "window", "decision"):
-        t.add_column(col, justify="right" if col in ("rows", "drift share") else "left")
-    for w in list(facts.get("windows") or [])[-rows:]:
-        t.add_row(_when(w.get("checked_at")), str(w.get("report_id")),
-                  f"v{w.get('model_version')}", str(w.get("rows")), _pct(w.get("drift_share")),
-                  "[red]drifted[/]" if w.get("window_drifted") else "ok",
-                  "[bold red]retrain[/]" if w.get("retrain") else "-")  # fmt: skip
-    parts.append(t)
-
-    t = Table(title="drift events, retrains and gate decisions")
-    for col in ("at", "what", "id", "outcome", "details"):
-        t.add_column(col)
-    for e in list(facts.get("timeline") or [])[:rows]:
-        detail = e.get("detail") or ""
-        if (s := e.get("scores")) is not None:
-            detail = (f"{s.get('metric')}: challenger v{s.get('challenger_version')} "
-                      f"{_num(s.get('challenger'))} vs champion v{s.get('champion_version')} "
-                      f"{_num(s.get('champion'))} on {s.get('rows')} rows")  # fmt: skip
-        t.add_row(_when(e.get("at")), str(e.get("kind")), str(e.get("id"))[:14],
-                  str(e.get("outcome")), detail)  # fmt: skip
-    parts.append(t)
-
-    traffic = facts.get("traffic")
-    t = Table(title=f"traffic ({(traffic or {}).get('basis', 'unknown')})", show_header=False)
-    if traffic:
-        lat = traffic.get("latency_ms") or {}
-        rate = clean_float(traffic.get("request_rate"))
-        t.add_row("requests/s", "-" if rate is None else f"{rate:.2f}")
-        t.add_row("predictions/s", _num(traffic.get("prediction_rate"), 2))
-        t.add_row("errors (5xx)", _pct(traffic.get("error_rate")))
-        t.add_row("latency p50 / p95 ms", f"{_num(lat.get('p50'), 2)} / {_num(lat.get('p95'), 2)}")
-        values = traffic.get("prediction_values")
-        if values is not None:
-            q = values.get("quantiles") or {}
-            t.add_row(f"predicted values ({values.get('count')})",
-                      "  ".join(f"{k} {_num(v, 3)}" for k, v in q.items()) or "-")  # fmt: skip
-        else:
-            mix = traffic.get("class_mix") or {}
-            t.add_row("predicted classes", ", ".join(f"{k} {v}" for k, v in mix.items()) or "-")
-    parts.append(t)
-
-    quality = facts.get("quality") or {}
-    metric = quality.get("metric") or policy.get("metric") or "-"
-    t = Table(title=f"live quality on labelled rows ({quality.get('labelled_rows', 0)} rows)")
-    for col in ("window end", "rows", "model", metric):
-        t.add_column(col, justify="right" if col in ("rows", metric) else "left")
-    for w in list(quality.get("windows") or [])[-rows:]:
-        t.add_row(_when(w.get("end")), str(w.get("rows")),
-                  ", ".join(f"v{v}" for v in w.get("model_versions") or []),
-                  _num((w.get("metrics") or {}).get(metric)))  # fmt: skip
-    parts.append(t)
-    parts.extend(Text(f"could not read {e}", style="yellow") for e in facts.get("errors") or [])
-    return Group(*parts)

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from driftloop.adapters.datasets import DatasetVersion, open_dataset
 from driftloop.adapters.store import ObjectStore
@@ -18,6 +16,7 @@ from driftloop.core.candidates import build_pipeline
 from driftloop.core.metrics import best_candidate, is_better, score_pipeline
 from driftloop.core.prepare import features_and_target
 from driftloop.core.threshold import THRESHOLD_TAG, fit_threshold, threshold_from_tags
+from driftloop.jobs.progress import ProgressCallback, Step, no_progress
 
 
 @dataclass
@@ -55,11 +54,11 @@ def fit_candidates(
     valid: pd.DataFrame,
     run_name: str,
     tags: dict[str, str] | None = None,
-    console: Console | None = None,
+    progress: ProgressCallback = no_progress,
     sample_weight: Any = None,
 ) -> tuple[str, list[CandidateResult], CandidateResult, ModelVersionInfo]:
-    """Train each candidate as a nested run under one parent; register the best by the metric."""
-    console = console or Console(stderr=True)
+    """Train each candidate as a nested run under one parent; register the best by the metric.
+    ``progress`` is told each candidate's step as it starts and ends."""
     x_train, y_train = features_and_target(train, spec)
     x_valid, y_valid = features_and_target(valid if len(valid) else train, spec)
     base_tags = {"dataset_version": ds.version, "dataset": spec.name, **(tags or {})}
@@ -69,54 +68,45 @@ def fit_candidates(
             {"dataset_version": ds.version, "metric": spec.metric, "rows_train": len(train)}
         )
         tracker.log_dataset_input(train, ds.version, ds.store.uri(ds.key("")), "training")
-        progress = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} {task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        with progress:
-            task = progress.add_task("", total=len(spec.candidates))
-            for cand in spec.candidates:
-                progress.update(task, description=cand.name)
-                started = time.perf_counter()
-                with tracker.run(
-                    cand.name, tags={**base_tags, "candidate": cand.name}, nested=True
-                ) as run_id:
-                    pipeline = build_pipeline(spec, cand)
-                    fit_params = (
-                        {} if sample_weight is None else {"model__sample_weight": sample_weight}
-                    )
-                    pipeline.fit(x_train, y_train, **fit_params)
-                    rule = spec.threshold if spec.is_classification else None
-                    cut = fit_threshold(pipeline, x_valid, y_valid, rule)
-                    metrics = score_pipeline(
-                        pipeline, x_valid, y_valid, spec.is_classification, cut.value
-                    )
-                    tracker.log_params({"kind": cand.kind, **cand.params})
-                    if spec.is_classification:
-                        tracker.log_params(
-                            {THRESHOLD_TAG: f"{cut.value:.6f}", "threshold_rule": cut.rule}
-                        )
-                    tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
-                    tracker.log_dataset_input(
-                        train, ds.version, ds.store.uri(ds.key("")), "training"
-                    )
-                    uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
-                results.append(
-                    CandidateResult(
-                        cand.name,
-                        cand.kind,
-                        run_id,
-                        metrics,
-                        uri,
-                        time.perf_counter() - started,
-                        cut.value,
-                    )  # fmt: skip
+        steps = [Step(cand.name) for cand in spec.candidates]
+        for step, cand in zip(steps, spec.candidates, strict=True):
+            step.status = "running"
+            progress(steps)
+            started = time.perf_counter()
+            with tracker.run(
+                cand.name, tags={**base_tags, "candidate": cand.name}, nested=True
+            ) as run_id:
+                pipeline = build_pipeline(spec, cand)
+                fit_params = (
+                    {} if sample_weight is None else {"model__sample_weight": sample_weight}
                 )
-                progress.advance(task)
+                pipeline.fit(x_train, y_train, **fit_params)
+                rule = spec.threshold if spec.is_classification else None
+                cut = fit_threshold(pipeline, x_valid, y_valid, rule)
+                metrics = score_pipeline(
+                    pipeline, x_valid, y_valid, spec.is_classification, cut.value
+                )
+                tracker.log_params({"kind": cand.kind, **cand.params})
+                if spec.is_classification:
+                    tracker.log_params(
+                        {THRESHOLD_TAG: f"{cut.value:.6f}", "threshold_rule": cut.rule}
+                    )
+                tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
+                tracker.log_dataset_input(train, ds.version, ds.store.uri(ds.key("")), "training")
+                uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
+            results.append(
+                CandidateResult(
+                    cand.name,
+                    cand.kind,
+                    run_id,
+                    metrics,
+                    uri,
+                    time.perf_counter() - started,
+                    cut.value,
+                )  # fmt: skip
+            )
+            step.status, step.seconds = "done", results[-1].seconds
+            progress(steps)
         scores = {r.name: r.metrics[spec.metric] for r in results}
         best_name = best_candidate(scores, spec.metric)
         best = next(r for r in results if r.name == best_name)
@@ -143,13 +133,13 @@ def train_models(
     store: ObjectStore,
     tracker: Tracker,
     dataset: str | None = None,
-    console: Console | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> TrainResult:
     """Train on a dataset version; the best becomes champion if it beats the current one."""
     ds = open_dataset(store, dataset)
     train, valid, test = ds.frame("train"), ds.frame("valid"), ds.frame("test")
     parent_id, results, best, registered = fit_candidates(
-        spec, tracker, ds, train, valid, run_name=f"train-{ds.version}", console=console
+        spec, tracker, ds, train, valid, run_name=f"train-{ds.version}", progress=progress
     )
     x_test, y_test = features_and_target(test, spec)
     new_pipeline = tracker.load_pipeline(registered.version)

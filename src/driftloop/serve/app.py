@@ -48,7 +48,7 @@ from driftloop.serve.telemetry import MetricsMiddleware, Telemetry
 log = logging.getLogger("driftloop.serve")
 MIN_PRODUCTION_TOKEN_CHARS = 16
 LOG_LEVEL_ENV = "DRIFTLOOP_LOG_LEVEL"
-"""Log level of the driftloop logger in server workers (set by ``driftloop serve``)."""
+"""Where ``driftloop serve`` puts ``Settings.log_level`` for its workers."""
 
 DESCRIPTION = """\
 Serves the registered **champion** of the driftloop model registry. Request fields are
@@ -246,6 +246,6 @@ def create_app_from_env() -> FastAPI:
     # LightGBM is imported later, with the model, so this still takes effect.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings = Settings()
-    level = os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
+    level = settings.log_level.upper()
     configure_logging(settings.json_logs, logging.getLevelNamesMapping().get(level, logging.INFO))
     return create_app(settings)
