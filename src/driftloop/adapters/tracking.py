@@ -106,20 +106,27 @@ class Tracker:
     # -- runs ------------------------------------------------------------------------------
     @property
     def experiment_id(self) -> str:
-        """The experiment's id, created with its artifacts in the object store if needed."""
+        """The experiment's id, created if needed: with a tracking server, where the server
+        keeps artifacts (``mlflow-artifacts:``, so clients need only its URL); with a local
+        database, in the object store."""
         if self._experiment_id is None:
             name = self.settings.experiment_name
             exp = self.client.get_experiment_by_name(name)
             if exp is None:
-                location = self.store.uri("mlflow")
-                if self.store.is_local:
-                    Path(location.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
                 self._experiment_id = self.client.create_experiment(
-                    name, artifact_location=location
+                    name, artifact_location=self._artifact_location()
                 )
             else:
                 self._experiment_id = exp.experiment_id
         return self._experiment_id
+
+    def _artifact_location(self) -> str | None:
+        if self.settings.tracking_uri.startswith(("http://", "https://")):
+            return None  # the server's default root: mlflow-artifacts:/ with --serve-artifacts
+        location = self.store.uri("mlflow")
+        if self.store.is_local:
+            Path(location.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        return location
 
     @contextmanager
     def run(
