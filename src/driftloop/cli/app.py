@@ -15,6 +15,7 @@ import typer
 
 from driftloop.cli import views
 from driftloop.cli.context import Context, console, err_console, handle_errors
+from driftloop.cli.event_commands import event_app
 from driftloop.cli.init_spec import init as init_command
 from driftloop.config.errors import DriftloopError
 
@@ -46,6 +47,7 @@ def prepare(
 
     ctx = Context(spec)
     s = ctx.spec if source is None else ctx.spec.with_source(source.resolve())
+    ctx.store.wait_until_writable(ctx.settings.s3.wait_s)  # MinIO may still be starting
     console.print(views.prepare_view(prepare_dataset(s, ctx.store)))
 
 
@@ -62,6 +64,7 @@ def train(
     from driftloop.jobs.train import train_models
 
     ctx = Context(spec)
+    ctx.store.wait_until_writable(ctx.settings.s3.wait_s)
     with TrainingBar(err_console) as bar:
         result = train_models(ctx.spec, ctx.store, ctx.tracker, dataset_version, progress=bar)
     console.print(views.train_view(result, ctx.spec.metric))
@@ -198,58 +201,7 @@ def promote(
     console.print(views.retrain_view(promote_from_result(ctx.tracker, ctx.store, model_dir)))
 
 
-event_app = typer.Typer(
-    help="Drift events: send one by hand, or receive them locally.", no_args_is_help=True
-)
 app.add_typer(event_app, name="event")
-
-
-@event_app.command("send")
-@handle_errors
-def event_send(
-    drift_score: Annotated[float, typer.Option(help="Drift score to put in the event.")] = 0.5,
-    url: Annotated[
-        str | None,
-        typer.Option(help="Webhook URL (default: DRIFTLOOP_WEBHOOK__URL; none: local runner)."),
-    ] = None,
-    features: Annotated[str, typer.Option(help="Comma-separated drifted features.")] = "",
-    event_id: Annotated[str | None, typer.Option(help="Event id (default: random).")] = None,
-) -> None:
-    """Build, sign and send a drift event by hand (the tutorial's {"drift_score": 0.5})."""
-    from driftloop.events.delivery import emit_event
-    from driftloop.events.model import DriftEvent
-
-    ctx = Context(webhook={"url": url} if url else None)
-    champion = ctx.tracker.alias_version("champion") if not url else None
-    event = DriftEvent(
-        source="manual",
-        drift_score=drift_score,
-        drifted_features=[f for f in features.split(",") if f],
-        model_name=ctx.settings.model_name,
-        model_version=champion.version if champion else None,
-        dataset_version=champion.dataset_version if champion else None,
-        data_dir=ctx.store.url,
-        **({"event_id": event_id} if event_id else {}),
-    )
-    receipt = emit_event(event, ctx.settings, ctx.store)
-    console.print(views.receipt_line(event.event_id, receipt))
-    if receipt.status == "rejected":
-        raise typer.Exit(1)
-
-
-@event_app.command("listen")
-@handle_errors
-def event_listen(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (Argo Events' webhook uses 12000).")] = 12000,
-) -> None:
-    """Receive drift events on POST /drift-detected and start retrains locally."""
-    import uvicorn
-
-    from driftloop.events.receiver import create_receiver_app
-
-    ctx = Context()
-    uvicorn.run(create_receiver_app(ctx.settings), host=host, port=port, log_level="warning")
 
 
 @app.command()
