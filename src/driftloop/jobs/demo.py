@@ -207,7 +207,7 @@ def run_demo(
         return f"{sent} requests to /predict, all 200, logged"
 
     def detect_normal() -> str:
-        r = detect_drift(settings, spec, store, tracker)
+        r = detect_drift(spec, store, tracker)
         if r.retrain:
             raise DemoFailed("normal traffic was judged drifted: " + r.reason)
         facts["report_normal"] = r.report_uri
@@ -226,7 +226,7 @@ def run_demo(
         return f"{body['sent']} drifted requests predicted and logged, {body['feedback']} labels"
 
     def detect_drifted() -> str:
-        r = detect_drift(settings, spec, store, tracker, window_rows=drift_rows)
+        r = detect_drift(spec, store, tracker, window_rows=drift_rows)
         if not r.retrain:
             raise DemoFailed("drift not detected: " + r.reason)
         receipt = emit_for(r, settings, store, source="demo")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.adapters.reports import read_report, report_ids
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
@@ -41,14 +42,13 @@ def read_windows(
 ) -> list[dict[str, Any]]:
     """The newest checked windows, oldest first. Reports never change once written, so a
     caller may pass ``known`` (report id -> window) to skip re-reading them."""
-    ids = sorted({k.split("/")[1] for k in store.iter_prefix("reports/", "/drift.json")})
     out = []
-    for report_id in ids[-limit:]:
+    for report_id in reversed(report_ids(store, limit)):
         if known is not None and report_id in known:
             out.append(known[report_id])
             continue
         try:
-            data = store.read_json(f"reports/{report_id}/drift.json")
+            data = read_report(store, report_id)
         except (NotFoundError, ValueError):
             continue  # deleted or half-written meanwhile: the next read shows it
         if data.get("summary") is None:
