@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from driftloop.adapters.reports import read_report, report_ids
-from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.store import ObjectStore, StoreUnavailableError
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.loop_facts import (
@@ -34,7 +34,9 @@ WINDOW_LIMIT = 60
 QUALITY_LOG_ROWS = 20_000
 """Newest inference-log rows read to join with feedback."""
 # Errors one part of the facts can fail with; the other parts are still shown.
-PART_ERRORS = (DriftloopError, OSError, ValueError, KeyError, TypeError)
+# (the store raises its own errors, StoreUnavailableError or NotFoundError; ValueError is a
+# half-written or foreign JSON object; KeyError and TypeError a record of another shape)
+PART_ERRORS = (DriftloopError, StoreUnavailableError, ValueError, KeyError, TypeError)
 
 
 def read_windows(
@@ -75,12 +77,8 @@ def read_retrains(store: ObjectStore) -> list[dict[str, Any]]:
 
 
 def _modified(store: ObjectStore, key: str) -> str | None:
-    try:
-        stamp = store.fs.modified(f"{store.root}/{key}")
-    except (OSError, NotImplementedError, ValueError):
-        return None
-    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    return str(stamp.astimezone(UTC).isoformat(timespec="seconds"))
+    stamp = store.modified(key)
+    return None if stamp is None else stamp.isoformat(timespec="seconds")
 
 
 def read_live_quality(store: ObjectStore, spec: DatasetSpec) -> dict[str, Any]:
