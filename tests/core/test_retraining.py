@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from driftloop.config.errors import InputError
-from driftloop.config.spec import CandidateConfig, DatasetSpec
+from driftloop.config.spec import DatasetSpec
 from driftloop.core.retraining import (
     encode_labels,
     holdout_mask,
@@ -16,19 +16,11 @@ from driftloop.core.retraining import (
     training_set,
 )
 
+from .test_prepare import make_spec as spec_of
+
 
 def make_spec(**kw) -> DatasetSpec:
-    base = dict(
-        name="t",
-        source="x.csv",
-        target="y",
-        positive_class="Yes",
-        numeric_features=("a",),
-        categorical_features=("c",),
-        candidates=(CandidateConfig(name="lr", kind="logistic_regression"),),
-    )
-    base.update(kw)
-    return DatasetSpec.model_validate(base)
+    return spec_of(numeric_features=("a",), **kw)
 
 
 def inference_log(n: int) -> pd.DataFrame:
