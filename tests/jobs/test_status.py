@@ -123,7 +123,7 @@ def server(trained_env: dict[str, str]) -> Iterator[str]:
 
     from driftloop.config.settings import Settings
 
-    from .serve.test_dashboard import dashboard_app
+    from ..serve.test_dashboard import dashboard_app
 
     port = free_port()
     app = dashboard_app(Settings(server={"reload_interval_s": 0}))
