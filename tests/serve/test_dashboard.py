@@ -266,7 +266,7 @@ def write_window(client: Any, frame: pd.DataFrame) -> str:
     s = client.app.state
     path = Path(s.settings.state_dir) / f"window-{len(s.store.list('reports'))}.parquet"
     frame.to_parquet(path)
-    result = detect_drift(s.settings, load_spec(s.settings.spec), s.store, s.tracker,
+    result = detect_drift(load_spec(s.settings.spec), s.store, s.tracker,
                           current_data_path=str(path), report=False)  # fmt: skip
     return str(result.report_id)
 
@@ -290,7 +290,8 @@ def test_dashboard_routes_on_a_trained_app(client, trained_state):
 
     data = client.get("/dashboard/data").json()
     assert data["model"]["version"] == client.get("/model").json()["version"]
-    assert data["model"]["since_what"] == "loaded" and data["model"]["metrics"]["test_roc_auc"]
+    # train promotes through the gate, which stamps promoted_at on the champion
+    assert data["model"]["since_what"] == "promoted" and data["model"]["metrics"]["test_roc_auc"]
     assert [w["report_id"] for w in data["windows"]] == ids
     assert data["windows"][1]["window_drifted"] and not data["windows"][0]["window_drifted"]
     assert data["policy"]["drift_share"] == 0.2

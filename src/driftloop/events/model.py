@@ -6,11 +6,12 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from driftloop.config.errors import DriftloopError
+from driftloop.core.statuses import ReceiptStatus
 
 
 class DriftWindow(BaseModel):
@@ -50,7 +51,7 @@ class DriftEvent(BaseModel):
 class Receipt:
     """What a receiver did with a delivery."""
 
-    status: Literal["accepted", "duplicate", "rejected"]
+    status: ReceiptStatus
     reason: str
     event: DriftEvent | None = None
 
