@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, TypedDict
 
 import numpy as np
 import pydantic_core
@@ -96,8 +96,9 @@ class BatchSizeError(InvalidRecordsError):
         return self.message
 
 
-class Prediction(NamedTuple):
-    """One record's prediction (a tuple: built on the one-record hot path)."""
+class Prediction(TypedDict):
+    """One record's prediction; a plain dict (the cheapest to build and to serialise on the
+    one-record hot path), in the field order of ``PredictResponse``."""
 
     request_id: str
     prediction: Any
@@ -189,7 +190,8 @@ class DataPlane:
             log.debug(
                 "prediction", extra={"request_id": request_id, "model_version": model.version}
             )
-        return Prediction(request_id, prediction, probability, model.version)
+        return {"request_id": request_id, "prediction": prediction, "probability": probability,
+                "model_version": model.version}  # fmt: skip
 
     async def predict(
         self, model: LoadedModel, records: Sequence[dict[str, Any]], source: str = "api"

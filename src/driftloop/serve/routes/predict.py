@@ -67,12 +67,8 @@ async def predict_one(request: Request) -> Response:
         record = plane.record_from_json(model, await request.body())
     except InvalidRecordsError as exc:
         raise exc.as_http("body") from None
-    p = await plane.predict_one(model, record)
-    return Response(
-        dump_json({"request_id": p.request_id, "prediction": p.prediction,
-                   "probability": p.probability, "model_version": p.model_version}),
-        media_type="application/json",
-    )  # fmt: skip
+    prediction = await plane.predict_one(model, record)
+    return Response(dump_json(prediction), media_type="application/json")
 
 
 @router.post(
