@@ -28,7 +28,12 @@ import driftloop
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.serve.api_models import V2InferenceRequest
-from driftloop.serve.data_plane import DataPlane, ModelNotReadyError, dump_json
+from driftloop.serve.data_plane import (
+    DataPlane,
+    InvalidRecordsError,
+    ModelNotReadyError,
+    dump_json,
+)
 from driftloop.serve.feedback_log import FeedbackLog
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.monitor import DriftGauges, DriftMonitor
@@ -226,6 +231,11 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     return Response(dump_json({"detail": errors}), status_code=422, media_type="application/json")
 
 
+async def _invalid_body(request: Request, exc: Exception) -> Response:
+    # a request body the data plane refused (/predict, /predict/batch): 422 under "body"
+    return await _invalid(request, cast(InvalidRecordsError, exc).as_http("body"))
+
+
 async def _not_ready(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": str(exc)}, status_code=503)
 
@@ -259,6 +269,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.openapi_model_version = None
     app.add_middleware(MetricsMiddleware, telemetry=services.telemetry)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(InvalidRecordsError, _invalid_body)
     app.add_exception_handler(ModelNotReadyError, _not_ready)
     _include_routers(app, settings.server.admin_endpoints)
     app.openapi = lambda: _custom_openapi(app, services.holder)  # type: ignore[method-assign]

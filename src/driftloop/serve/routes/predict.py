@@ -2,9 +2,9 @@
 
 The handlers only convert the wire format: the raw body goes to the data plane, which
 parses and checks it with the serving model's generated request model in one pass (so the
-schema follows hot reloads), predicts and logs; its errors become 422s under ``body``.
-/docs shows that model through the app's OpenAPI hook. Responses are JSON bytes built
-without a second model.
+schema follows hot reloads), predicts and logs; its ``InvalidRecordsError`` becomes a 422
+naming the field under ``body`` (the app's exception handler). /docs shows that model
+through the app's OpenAPI hook. Responses are JSON bytes built without a second model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from driftloop.serve.api_models import PredictBatchResponse, PredictResponse
-from driftloop.serve.data_plane import DataPlane, InvalidRecordsError, dump_json
+from driftloop.serve.data_plane import DataPlane, dump_json
 
 
 class DirectRoute(APIRoute):
@@ -63,10 +63,7 @@ async def predict_one(request: Request) -> Response:
     """One record (every feature, null for a missing value) -> label, probability, ids."""
     plane: DataPlane = request.app.state.data_plane
     model = plane.model()
-    try:
-        record = plane.record_from_json(model, await request.body())
-    except InvalidRecordsError as exc:
-        raise exc.as_http("body") from None
+    record = plane.record_from_json(model, await request.body())
     prediction = await plane.predict_one(model, record)
     return Response(dump_json(prediction), media_type="application/json")
 
@@ -82,10 +79,7 @@ async def predict_batch(request: Request) -> Response:
     """``{"records": [...]}`` (at most ``server.max_batch``) -> one prediction per record."""
     plane: DataPlane = request.app.state.data_plane
     model = plane.model()
-    try:
-        records = plane.records_from_json(model, await request.body())
-    except InvalidRecordsError as exc:
-        raise exc.as_http("body") from None
+    records = plane.records_from_json(model, await request.body())
     result = await plane.predict(model, records)
     items = [
         {"request_id": rid, "prediction": pred, "probability": prob}
