@@ -153,11 +153,14 @@ class ObjectStore:
         """Probe with a small write until the store takes it (server up, bucket there, key
         valid), backing off between tries; the number of failed tries. StoreUnavailableError
         once ``timeout_s`` has passed."""
+        if self.is_local:  # a folder on this machine: nothing to wait for, nothing to write
+            return 0
         health = StoreHealth(min_backoff_s=1.0, max_backoff_s=15.0)
         deadline = clock() + timeout_s
         while True:
             try:
                 self.write_bytes(READY_PROBE, b"ok")
+                self.delete(READY_PROBE)  # leaves nothing behind (bad input must write nothing)
                 return health.failures
             except StoreUnavailableError as exc:
                 health.failed(clock())
