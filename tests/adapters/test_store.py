@@ -8,10 +8,11 @@ from driftloop.config.errors import NotFoundError
 from driftloop.config.settings import Settings
 
 
-@pytest.fixture(params=["file", "s3"])
-def store(request, tmp_path, moto_server) -> ObjectStore:
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])  # s3: a moto process
+def store(request, tmp_path) -> ObjectStore:
     if request.param == "file":
         return ObjectStore((tmp_path / "store").as_uri())
+    moto_server = request.getfixturevalue("moto_server")
     bucket = f"store-{tmp_path.name.lower().replace('_', '-')[-40:]}"
     moto_server.make_bucket(bucket)
     env = moto_server.env(bucket)

@@ -33,7 +33,7 @@ def test_a_drift_window_reads_only_the_newest_segments(tmp_path: Path):
     from driftloop.config.spec import load_spec
     from driftloop.jobs.detect import current_window
 
-    from ..conftest import TELCO_SPEC
+    from ..support.paths import TELCO_SPEC
 
     store = CountingStore((tmp_path / "store").as_uri())
     start = datetime(2026, 11, 1, tzinfo=UTC)

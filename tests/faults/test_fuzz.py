@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis import DataGenerationMethod
 from schemathesis.checks import not_a_server_error
 
-from ..serve.conftest import ADMIN_TOKEN, ServerProcess, wait_until
-from .conftest import metric
+from ..support.metrics import metric
+from ..support.processes import ServerProcess, wait_until
+from ..support.state import ADMIN_TOKEN
 
 EXAMPLES_PER_OPERATION = 30
 
