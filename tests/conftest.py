@@ -67,12 +67,8 @@ def fresh_state(trained_state: TrainedState, tmp_path: Path) -> TrainedState:
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    server.start()
-    try:
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

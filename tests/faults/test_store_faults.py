@@ -39,12 +39,9 @@ BUFFERED = "driftloop_inference_log_buffered_rows"
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    server.start()
-    try:
+    """This module's own moto server: its tests stop and start it."""
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,8 @@ def run_cli(
 
 
 class MotoServer:
-    """moto's S3 server on 127.0.0.1 (a real S3-protocol endpoint)."""
+    """moto's S3 server on 127.0.0.1 (a real S3-protocol endpoint); ``with`` starts and
+    stops it. It keeps its objects in memory: stopped and started again, it is empty."""
 
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
@@ -108,6 +109,13 @@ class MotoServer:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def env(self, bucket: str) -> dict[str, str]:
         """Environment that points driftloop at this server."""
