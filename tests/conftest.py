@@ -1,110 +1,74 @@
-"""Shared fixtures: real servers on 127.0.0.1 started by the tests and stopped by pid."""
+"""Shared fixtures: the trained state, moto's S3 server, `driftloop serve` processes, a
+temporary state folder; and the order files start in. Helpers that are not fixtures are in
+``tests/support``."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TELCO = ROOT / "data" / "telco_churn.csv"
-TELCO_SPEC = ROOT / "configs" / "telco.yaml"
+from .support.paths import TELCO_SPEC
+from .support.processes import MotoServer, ServerProcess
+from .support.state import TrainedState, train_state
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    """Block until something accepts connections on 127.0.0.1:port."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+SLOW_FIRST = (
+    "tests/cluster/test_mlserver.py",  # builds MLServer's venv (cold cache: minutes), serves
+    "tests/jobs/test_demo.py",  # the whole loop, from nothing
+    "tests/cli/test_cli_spine.py",  # prepare + train with the full telco spec, twice
+    "tests/cluster/test_check_local_run.py",  # detect, retrain, evaluate, promote
+    "tests/faults/test_fuzz.py",
+    "tests/jobs/test_retrain.py",
+    "tests/browser/test_dashboard_browser.py",
+    "tests/serve/test_reload.py",
+    "tests/faults/test_retrain_faults.py",
+    "tests/serve/test_monitor.py",
+    "tests/jobs/test_s3_spine.py",
+)
+"""Files that start first, slowest first. `make test` runs whole files on two workers
+(``--dist loadfile``) and hands out files in collection order (``--no-loadscope-reorder``
+in pyproject.toml; xdist would otherwise order them by their number of tests), so the long
+ones start at once and the many short ones fill the gaps at the end."""
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop a process by its pid: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collection order: the ``SLOW_FIRST`` files, then every other file as collected."""
+    rank = {path: n for n, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
-class MotoServer:
-    """moto's S3 server on 127.0.0.1 (a real S3-protocol endpoint)."""
+@pytest.fixture(scope="session")
+def trained_state(tmp_path_factory: pytest.TempPathFactory) -> TrainedState:
+    """A prepared telco dataset and a trained champion (the real CLI, light spec), built once
+    per session, that is once per xdist worker. Read it, never write it: a test that writes
+    (logs traffic, records reports, moves ``champion``) takes ``module_state`` or
+    ``fresh_state``, or copies it with ``TrainedState.copy_to``."""
+    return train_state(tmp_path_factory.mktemp("trained"))
 
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "moto.log"
-        self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-        self.proc = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, proc=self.proc)
+@pytest.fixture(scope="module")
+def module_state(
+    trained_state: TrainedState, tmp_path_factory: pytest.TempPathFactory
+) -> TrainedState:
+    """A copy of the trained state shared by one module's tests (its servers log into it)."""
+    return trained_state.copy_to(tmp_path_factory.mktemp("module-state"))
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
 
-    def env(self, bucket: str) -> dict[str, str]:
-        """Environment that points driftloop at this server."""
-        return {
-            "DRIFTLOOP_STORE_URL": f"s3://{bucket}/driftloop",
-            "DRIFTLOOP_S3__ENDPOINT_URL": self.endpoint,
-            "DRIFTLOOP_S3__ACCESS_KEY_ID": "testing",
-            "DRIFTLOOP_S3__SECRET_ACCESS_KEY": "testing",
-        }
-
-    def make_bucket(self, name: str) -> None:
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=name)
+@pytest.fixture()
+def fresh_state(trained_state: TrainedState, tmp_path: Path) -> TrainedState:
+    """A copy of the trained state for one test: nothing another test did is in it."""
+    return trained_state.copy_to(tmp_path / "fresh")
 
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    server.start()
-    try:
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
@@ -116,115 +80,18 @@ def state_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
     return env
 
 
-def run_cli(
-    args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run the real `driftloop` command in a subprocess, as a user would."""
-    # hermetic: no DRIFTLOOP_/MLFLOW_ variable leaks in from the test process (in-process
-    # tests set MLFLOW_TRACKING_URI and friends), only what the test passes
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("DRIFTLOOP_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "MLFLOW_EXPERIMENT", "MLFLOW_RUN")
-        )
-    }
-    full_env = {**inherited, "MLFLOW_DISABLE_TELEMETRY": "true", **env, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "driftloop", *args],
-        env=full_env,
-        cwd=cwd or ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def light_spec_data() -> dict:
-    """The telco spec with two quick candidates (for tests that need a trained champion)."""
-    import yaml
-
-    data = yaml.safe_load(TELCO_SPEC.read_text())
-    data["source"] = str(TELCO)
-    data["candidates"] = [
-        {"name": "logistic_regression", "kind": "logistic_regression", "params": {"max_iter": 500}},
-        {
-            "name": "lightgbm",
-            "kind": "lightgbm",
-            "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1, "random_state": 1},
-        },
-    ]
-    return data
-
-
-@pytest.fixture(scope="session")
-def trained_state(trained_session: dict[str, str]) -> dict[str, str]:
-    """The session's trained state (``tests/serve`` overrides this name with its own copy)."""
-    return trained_session
-
-
-@pytest.fixture(scope="session")
-def trained_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A state folder with a prepared telco dataset and a trained champion (built once).
-    Tests copy it before changing it (``trained_env``, ``copy_state``), so it stays as trained."""
-    import yaml
-
-    root = tmp_path_factory.mktemp("trained")
-    spec = root / "spec.yaml"
-    spec.write_text(yaml.safe_dump(light_spec_data()))
-    env = {"DRIFTLOOP_STATE_DIR": str(root / "state"), "DRIFTLOOP_SPEC": str(spec)}
-    for cmd in (["prepare"], ["train"]):
-        result = run_cli(cmd, env)
-        assert result.returncode == 0, result.stderr
-    return env
-
-
-def registry_client(state_dir: Path | str) -> Any:
-    """An MLflow client on a state folder's registry.
-
-    Both URIs are explicit: ``MlflowClient(uri)`` alone takes the registry from the process'
-    globals, which any in-process ``Tracker`` of another test has set to its own database.
-    """
-    import mlflow
-
-    uri = f"sqlite:///{Path(state_dir) / 'mlflow.db'}"
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def relocate_registry(db: Path, old: Path, new: Path) -> None:
-    """Point a copied MLflow database's absolute artifact locations (experiment, runs, model
-    versions, logged models) from ``old`` to ``new``, or the copy would keep writing into,
-    and reading from, the original's artifact folder."""
-    import sqlite3
-
-    before, after = str(old.resolve()), str(new.resolve())
-    with sqlite3.connect(db) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for _, column, kind, *_ in conn.execute(f'PRAGMA table_info("{table}")').fetchall():
-                if any(t in kind.upper() for t in ("CHAR", "TEXT", "CLOB")):
-                    conn.execute(
-                        f'UPDATE "{table}" SET "{column}" = REPLACE("{column}", ?, ?) '
-                        f'WHERE "{column}" LIKE ?',
-                        (before, after, f"%{before}%"),
-                    )
-
-
-def copy_state(src: Path, dst: Path) -> None:
-    """Copy a local state folder so that the copy owns its registry *and* its artifacts."""
-    shutil.copytree(src, dst)
-    relocate_registry(dst / "mlflow.db", src, dst)
-
-
 @pytest.fixture()
-def trained_env(
-    trained_state: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
-    """A private copy of the trained state for one test (registry, artifacts, store)."""
-    src = Path(trained_state["DRIFTLOOP_STATE_DIR"])
-    dst = tmp_path / "state"
-    copy_state(src, dst)
-    env = dict(trained_state, DRIFTLOOP_STATE_DIR=str(dst))
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `driftloop serve` processes in a test; every one still running is stopped (by
+    pid) at its end."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str], ready: bool = True) -> ServerProcess:
+        server = ServerProcess(env, tmp_path / f"server-{len(started)}.log")
+        started.append(server)
+        return server.start(ready=ready)
+
+    yield start
+    for server in started:
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()

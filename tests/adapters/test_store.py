@@ -8,10 +8,11 @@ from driftloop.config.errors import NotFoundError
 from driftloop.config.settings import Settings
 
 
-@pytest.fixture(params=["file", "s3"])
-def store(request, tmp_path, moto_server) -> ObjectStore:
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])  # s3: a moto process
+def store(request, tmp_path) -> ObjectStore:
     if request.param == "file":
         return ObjectStore((tmp_path / "store").as_uri())
+    moto_server = request.getfixturevalue("moto_server")
     bucket = f"store-{tmp_path.name.lower().replace('_', '-')[-40:]}"
     moto_server.make_bucket(bucket)
     env = moto_server.env(bucket)
@@ -104,7 +105,7 @@ def test_an_unreachable_store_raises_its_own_error_from_every_operation(tmp_path
     """botocore's errors are not OSErrors; callers catch StoreUnavailableError alone."""
     from driftloop.adapters.store import StoreUnavailableError
 
-    from ..conftest import free_port
+    from ..support.processes import free_port
 
     closed = f"http://127.0.0.1:{free_port()}"
     store = ObjectStore.from_settings(s3_settings(tmp_path, closed, "s3://nowhere/root"))

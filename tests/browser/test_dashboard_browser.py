@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import free_port, run_cli, stop_process, wait_for_port
-from ..jobs.test_retrain import split_of
+from ..support.metrics import metric
+from ..support.processes import run_cli
+from ..support.state import TrainedState, auth, serve_env
 
 pytest.importorskip("selenium", reason="selenium is not installed (it is a dev dependency)")
 
@@ -33,7 +32,7 @@ CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync",
                 "--window-size=1400,2300")  # fmt: skip
-ADMIN_TOKEN = "browser-test-admin-token"
+WRITTEN = "driftloop_inference_log_rows_written_total"
 
 
 def find_chromium() -> tuple[str, str] | None:
@@ -59,48 +58,32 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 @pytest.fixture()
-def reports(trained_env: dict[str, str], tmp_path: Path) -> list[dict[str, Any]]:
+def reports(fresh_state: TrainedState, tmp_path: Path) -> list[dict[str, Any]]:
     """Three `driftloop detect` runs: the test split as is, then shifted twice (summaries)."""
-    frame = split_of(trained_env, "test")
+    frame = fresh_state.split("test")
     summaries = []
     for i, factor in enumerate((1.0, 1.5, 1.8)):
         current = tmp_path / f"current-{i}.parquet"
         frame.assign(monthly_charges=frame["monthly_charges"] * factor).to_parquet(current)
         out = tmp_path / f"summary-{i}.json"
         result = run_cli(["detect", "--current-data-path", str(current), "--output", str(out)],
-                         trained_env)  # fmt: skip
+                         fresh_state.env())  # fmt: skip
         assert result.returncode in (0, 3), result.stdout + result.stderr
         summaries.append(json.loads(out.read_text()))
     return summaries
 
 
 @pytest.fixture()
-def server(
-    trained_env: dict[str, str], reports: list[dict[str, Any]], tmp_path: Path
-) -> Iterator[str]:
+def server(fresh_state: TrainedState, reports: list[dict[str, Any]], server_factory: Any) -> str:
     """`python -m driftloop serve` on a free port, started once the reports are written
     (no in-server monitor: the windows are the reports')."""
-    port = free_port()
-    env = {**os.environ, **trained_env, "DRIFTLOOP_ADMIN_TOKEN": ADMIN_TOKEN,
-           "DRIFTLOOP_SERVER__RELOAD_INTERVAL_S": "0",
-           "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": "0",
-           "DRIFTLOOP_SERVER__LOG_FLUSH_INTERVAL_S": "0.2"}  # fmt: skip
-    log = tmp_path / "server.log"
-    proc = subprocess.Popen([sys.executable, "-m", "driftloop", "serve", "--port", str(port)],
-                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=180, proc=proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 180
-        while httpx.get(base + "/health/ready").status_code != 200:
-            assert time.time() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        if httpx.get(base + "/dashboard/static/dashboard.css").status_code == 404:
-            pytest.fail("`driftloop serve` has no /dashboard: add "
-                        "app.include_router(dashboard.router) to create_app")  # fmt: skip
-        yield base
-    finally:
-        stop_process(proc, timeout=60)
+    env = serve_env(fresh_state, reload_interval_s=0, monitor_every_rows=0,
+                    log_flush_interval_s=0.2)  # fmt: skip
+    base = server_factory(env).base_url
+    if httpx.get(base + "/dashboard/static/dashboard.css").status_code == 404:
+        pytest.fail("`driftloop serve` has no /dashboard: add "
+                    "app.include_router(dashboard.router) to create_app")  # fmt: skip
+    return base
 
 
 @pytest.fixture()
@@ -131,22 +114,13 @@ def console_errors(driver: Any) -> list[dict[str, Any]]:
 
 def send_labelled_traffic(base: str, n: int) -> None:
     """Simulated requests with their true labels, then wait until the log reached the store."""
-    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     r = httpx.post(base + "/simulate-drift", json={"drift_type": "none", "n": n, "seed": 1},
-                   headers=auth, timeout=120)  # fmt: skip
+                   headers=auth(), timeout=120)  # fmt: skip
     assert r.status_code == 200, r.text
     deadline = time.time() + 60
-    while written_rows(httpx.get(base + "/metrics").text) < n:
+    while metric(httpx.get(base + "/metrics").text, WRITTEN) < n:
         assert time.time() < deadline, "the prediction log did not reach the store"
         time.sleep(0.2)
-
-
-def written_rows(metrics: str) -> float:
-    """Inference-log rows the server wrote to the store (from its /metrics)."""
-    for line in metrics.splitlines():
-        if line.startswith("driftloop_inference_log_rows_written_total "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def test_dashboard_in_headless_chromium(reports, server, browser, tmp_path):

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import ROOT, TELCO, TELCO_SPEC, registry_client, run_cli
+from ..support.paths import ROOT, TELCO, TELCO_SPEC
+from ..support.processes import run_cli
+from ..support.state import registry_client
 
 pytestmark = pytest.mark.e2e
 

@@ -3,41 +3,37 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from driftloop.adapters.store import ObjectStore
-
-from ..conftest import run_cli
-from ..jobs.test_retrain import split_of
+from ..support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
 
 
-def test_no_drift_on_held_out_rows_exit_0(trained_env, tmp_path):
+def test_no_drift_on_held_out_rows_exit_0(fresh_state, tmp_path):
     current = tmp_path / "current.parquet"
-    split_of(trained_env, "test").to_parquet(current)
+    fresh_state.split("test").to_parquet(current)
     out = tmp_path / "summary.json"
     result = run_cli(
-        ["detect", "--current-data-path", str(current), "--output", str(out)], trained_env
+        ["detect", "--current-data-path", str(current), "--output", str(out)], fresh_state.env()
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "decision: no retrain" in result.stdout
     summary = json.loads(out.read_text())
     assert summary["decision"]["retrain"] is False
-    store = ObjectStore((Path(trained_env["DRIFTLOOP_STATE_DIR"]) / "store").as_uri())
+    store = fresh_state.store()
     assert store.exists(f"reports/{summary['report_id']}/drift.html")
 
 
-def test_numerical_shift_exit_3_with_report_and_event(trained_env, tmp_path):
-    frame = split_of(trained_env, "test")
+def test_numerical_shift_exit_3_with_report_and_event(fresh_state, tmp_path):
+    frame = fresh_state.split("test")
     frame["monthly_charges"] = frame["monthly_charges"] * 1.5 + 20
     current = tmp_path / "current.parquet"
     frame.to_parquet(current)
     out = tmp_path / "summary.json"
     env = dict(
-        trained_env,
+        fresh_state.env(),
         DRIFTLOOP_WEBHOOK__URL="http://127.0.0.1:9/closed",
         DRIFTLOOP_WEBHOOK__RETRIES="1",
     )
@@ -47,7 +43,7 @@ def test_numerical_shift_exit_3_with_report_and_event(trained_env, tmp_path):
     summary = json.loads(out.read_text())
     assert "monthly_charges" in summary["summary"]["drifted_features"]
     assert "key feature monthly_charges drifted" in summary["decision"]["reasons"]
-    store = ObjectStore((Path(trained_env["DRIFTLOOP_STATE_DIR"]) / "store").as_uri())
+    store = fresh_state.store()
     html = store.read_bytes(f"reports/{summary['report_id']}/drift.html")
     assert b"monthly_charges" in html and len(html) > 100_000
     drift_json = store.read_json(f"reports/{summary['report_id']}/drift.json")
@@ -55,7 +51,9 @@ def test_numerical_shift_exit_3_with_report_and_event(trained_env, tmp_path):
     assert ev["drifted"] is True
 
 
-def test_missing_current_file_is_exit_2(trained_env, tmp_path):
-    result = run_cli(["detect", "--current-data-path", str(tmp_path / "none.parquet")], trained_env)
+def test_missing_current_file_is_exit_2(fresh_state, tmp_path):
+    result = run_cli(
+        ["detect", "--current-data-path", str(tmp_path / "none.parquet")], fresh_state.env()
+    )
     assert result.returncode == 2
     assert "data file not found" in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import free_port, run_cli
+from ..support.processes import free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 

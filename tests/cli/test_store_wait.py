@@ -14,7 +14,9 @@ import pytest
 from driftloop.adapters.store import ObjectStore, StoreUnavailableError
 from driftloop.config.settings import Settings
 
-from ..conftest import ROOT, TELCO_SPEC, MotoServer, run_cli, stop_process
+from ..conftest import TELCO_SPEC, MotoServer
+from ..support.paths import ROOT
+from ..support.processes import run_cli, stop_process
 
 pytestmark = pytest.mark.e2e
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from driftloop_cluster.render import list_overlays, render_overlay
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..support.paths import ROOT
+
 DEPLOY = ROOT / "deploy"
 SCHEMAS = DEPLOY / "schemas"
 

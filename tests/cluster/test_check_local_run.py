@@ -10,14 +10,14 @@ import pytest
 
 from driftloop_cluster.check import check_local_run
 
-from ..conftest import relocate_registry
+from ..support.state import relocate_registry
 
 pytestmark = pytest.mark.e2e
 
 
 def test_workflow_steps_close_the_loop_locally(trained_state, tmp_path):
     """detect (exit 3 on the drifted window) -> retrain -> evaluate -> promote, all exit 0."""
-    src = Path(trained_state["DRIFTLOOP_STATE_DIR"])
+    src = trained_state.state_dir
 
     def setup(state: Path, env: dict[str, str]) -> dict[str, str]:
         # the trained champion's registry and store, where the runner expects them
@@ -25,7 +25,7 @@ def test_workflow_steps_close_the_loop_locally(trained_state, tmp_path):
         (state / "state").mkdir()
         shutil.copy(src / "mlflow.db", state / "state" / "mlflow.db")
         relocate_registry(state / "state" / "mlflow.db", src / "store", state / "store")
-        env["DRIFTLOOP_SPEC"] = trained_state["DRIFTLOOP_SPEC"]
+        env["DRIFTLOOP_SPEC"] = str(trained_state.spec)
         version = pd.read_json(state / "store" / "datasets" / "latest.json", typ="series")[
             "version"
         ]

@@ -17,7 +17,7 @@ from driftloop.events.model import DriftEvent, encode_event
 from driftloop_cluster.argo_events import sensor_parameters
 from driftloop_cluster.workflow import EVENT_DUPLICATE
 
-from ..conftest import run_cli
+from ..support.processes import run_cli
 from .conftest import find
 
 SECRET = "test-hmac-secret"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from driftloop_cluster import check
@@ -19,6 +20,7 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env") or []}
 
 
+@pytest.mark.e2e  # validates every object of every overlay against its schema: ~15 s
 def test_every_overlay_renders_and_is_valid(rendered: dict[str, list[dict[str, Any]]]) -> None:
     assert {"dev", "gitops"} <= set(rendered)
     for name, objects in rendered.items():

@@ -19,15 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import (
-    ROOT,
-    MotoServer,
-    free_port,
-    light_spec_data,
-    run_cli,
-    stop_process,
-    wait_for_port,
-)
+from ..conftest import MotoServer
+from ..support.paths import ROOT, light_spec_data
+from ..support.processes import free_port, run_cli, stop_process, wait_for_port
 from .conftest import find
 
 pytestmark = pytest.mark.e2e

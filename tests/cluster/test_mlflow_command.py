@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from driftloop_cluster.commands import check_commands, container_commands, load_mlflow_cli
 
 from .conftest import find
+
+pytestmark = pytest.mark.e2e  # importing mlflow.cli: over 5 s
 
 
 def test_tracking_server_command_parses(rendered: dict[str, list[dict[str, Any]]]) -> None:

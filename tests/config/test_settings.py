@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings, known_variables, unknown_variables
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import yaml
 from driftloop.config.errors import InputError
 from driftloop.config.spec import load_spec
 
-from ..conftest import TELCO_SPEC
+from ..support.paths import TELCO_SPEC
 
 
 def write(tmp_path: Path, data: dict) -> Path:

@@ -13,7 +13,7 @@ from driftloop.events.delivery import deliver_event
 from driftloop.events.intake import receive_event
 from driftloop.events.model import DriftEvent, encode_event
 
-from ..conftest import free_port, stop_process, wait_for_port
+from ..support.processes import free_port, stop_process, wait_for_port
 
 
 def test_bad_signature_is_rejected_and_nothing_recorded(tmp_path):
@@ -35,6 +35,7 @@ def test_duplicate_event_is_acknowledged_once(tmp_path):
     assert [h["what"] for h in record["history"]] == ["accepted", "duplicate-skipped"]
 
 
+@pytest.mark.e2e  # a real `driftloop event listen` process
 def test_receiver_over_http_verifies_and_dedups(tmp_path):
     """The local EventSource stand-in, as a real uvicorn process."""
     port = free_port()

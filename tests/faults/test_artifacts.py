@@ -14,16 +14,9 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_cli
-from ..serve.conftest import (
-    ServerProcess,
-    TrainedState,
-    auth,
-    register_pipeline,
-    sample_records,
-    tracker_for,
-)
-from .conftest import metric
+from ..support.metrics import metric
+from ..support.processes import ServerProcess, run_cli
+from ..support.state import TrainedState, auth, register_pipeline, sample_records, tracker_for
 
 pytestmark = pytest.mark.e2e
 

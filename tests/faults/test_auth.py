@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import free_port, wait_for_port
-from ..serve.conftest import ADMIN_TOKEN, ServerProcess, TrainedState, sample_records
+from ..support.processes import ServerProcess, free_port, wait_for_port
+from ..support.state import ADMIN_TOKEN, TrainedState, sample_records
 
 pytestmark = pytest.mark.e2e
 LONG_TOKEN = "a-token-long-enough-for-production"

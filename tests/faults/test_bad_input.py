@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_cli
-from ..serve.conftest import ServerProcess, TrainedState, auth, sample_records
+from ..support.processes import ServerProcess, run_cli
+from ..support.state import TrainedState, auth, sample_records
 
 pytestmark = pytest.mark.e2e
 JSON = {"Content-Type": "application/json"}
@@ -133,7 +133,7 @@ def test_a_bad_setting_is_exit_2_with_a_message(shared_state: TrainedState):
 
 def test_bad_input_table_is_documented():
     """Every HTTP case above has a row in docs/bad-input.md."""
-    from ..conftest import ROOT
+    from ..support.paths import ROOT
 
     doc = (ROOT / "docs" / "bad-input.md").read_text()
     for name, *_ in CASES:

@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from ..serve.conftest import ADMIN_TOKEN, MODEL_NAME, ServerProcess, TrainedState, wait_until
-from .conftest import metric
+from ..support.metrics import metric
+from ..support.processes import ServerProcess, wait_until
+from ..support.state import ADMIN_TOKEN, MODEL_NAME, TrainedState
 
 pytestmark = pytest.mark.e2e
 MAX_EXAMPLES = 25

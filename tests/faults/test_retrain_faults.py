@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from ..conftest import run_cli
-from ..serve.conftest import TrainedState, tracker_for, wait_until
+from ..support.processes import run_cli, wait_until
+from ..support.state import TrainedState, tracker_for
 from .test_artifacts import model_file
 
 pytestmark = pytest.mark.e2e

@@ -23,9 +23,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ..conftest import MotoServer
-from ..serve.conftest import ServerProcess, TrainedState, auth, sample_records, wait_until
-from .conftest import Traffic, copy_datasets, metric, s3_store, s3_store_env
+from ..support.metrics import metric
+from ..support.processes import MotoServer, ServerProcess, wait_until
+from ..support.state import TrainedState, auth, copy_datasets, s3_store_env, sample_records
+from ..support.traffic import Traffic
 
 pytestmark = pytest.mark.e2e
 BUCKET = "store-faults"
@@ -38,18 +39,15 @@ BUFFERED = "driftloop_inference_log_buffered_rows"
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    server.start()
-    try:
+    """This module's own moto server: its tests stop and start it."""
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
-def env(base_state: TrainedState, moto: MotoServer,
+def env(trained_state: TrainedState, moto: MotoServer,
         tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:  # fmt: skip
-    return s3_store_env(base_state, moto, BUCKET, tmp_path_factory.mktemp("store-faults"),
+    return s3_store_env(trained_state, moto, BUCKET, tmp_path_factory.mktemp("store-faults"),
                         log_flush_interval_s=0.3, log_flush_rows=100,
                         log_buffer_rows=BUFFER_ROWS)  # fmt: skip
 
@@ -72,11 +70,11 @@ def spool_files(env: dict[str, str]) -> list[Path]:
 
 
 def test_store_outage_mid_traffic_loses_no_answered_row(
-    base_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str]
+    trained_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str]
 ):
     from driftloop.adapters.production_data import read_feedback, read_inference_log
 
-    records, _ = sample_records(base_state, 60)
+    records, _ = sample_records(trained_state, 60)
     traffic = Traffic(server.base_url, records).start()
     try:
         with server.client() as c:
@@ -112,7 +110,7 @@ def test_store_outage_mid_traffic_loses_no_answered_row(
 
     assert traffic.failures == {}, traffic.failures
     assert "spooling segment" in server.log() and "uploaded spooled segments" in server.log()
-    store = s3_store(moto, BUCKET)
+    store = moto.store(BUCKET)
     stored = read_inference_log(store)["request_id"]
     assert not stored.duplicated().any()
     assert set(stored) <= set(traffic.ok_ids)
@@ -130,12 +128,12 @@ def spooled_ids(env: dict[str, str]) -> list[str]:
 
 
 def test_kill_9_while_logging_loses_only_the_memory_buffer(
-    base_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str],
+    trained_state: TrainedState, moto: MotoServer, server: ServerProcess, env: dict[str, str],
     server_factory,
 ):  # fmt: skip
     from driftloop.adapters.production_data import read_inference_log
 
-    records, _ = sample_records(base_state, 60)
+    records, _ = sample_records(trained_state, 60)
     moto.stop()  # every flush from now on spools
     traffic = Traffic(server.base_url, records).start()
     try:
@@ -153,12 +151,12 @@ def test_kill_9_while_logging_loses_only_the_memory_buffer(
 
     moto.start()
     moto.make_bucket(BUCKET)
-    copy_datasets(base_state, s3_store(moto, BUCKET))  # the new process loads the model
+    copy_datasets(trained_state, moto.store(BUCKET))  # the new process loads the model
     restarted = server_factory(env)  # same state folder, so the same spool
     wait_until(lambda: not spool_files(env), 120)
     assert restarted.stop(), restarted.log()
 
-    stored = read_inference_log(s3_store(moto, BUCKET))["request_id"]
+    stored = read_inference_log(moto.store(BUCKET))["request_id"]
     assert not stored.duplicated().any()
     assert set(stored) == set(on_disk)  # every spooled row, nothing from a partial file
     answered = set(traffic.ok_ids)

@@ -15,8 +15,7 @@ from driftloop.adapters.event_records import record_event
 from driftloop.adapters.store import ObjectStore
 from driftloop.jobs.detect import last_retrain_time
 
-from ..conftest import run_cli
-from .test_retrain import split_of
+from ..support.processes import run_cli
 
 
 @pytest.fixture()
@@ -74,18 +73,15 @@ def webhook() -> Iterator[str]:
 
 @pytest.mark.e2e
 def test_the_workflow_detect_step_is_not_cooled_down_by_its_own_event(
-    trained_env, tmp_path, webhook
+    fresh_state, tmp_path, webhook
 ):
     """detect emits an event (the CronJob); the workflow's detect step, seconds later and with
     the template's arguments, still decides to retrain (exit 3)."""
-    frame = split_of(trained_env, "test")
+    frame = fresh_state.split("test")
     frame["monthly_charges"] = frame["monthly_charges"] * 1.5 + 20
     current = tmp_path / "current.parquet"
     frame.to_parquet(current)
-    env = dict(
-        trained_env,
-        DRIFTLOOP_WEBHOOK__URL=webhook,
-    )
+    env = dict(fresh_state.env(), DRIFTLOOP_WEBHOOK__URL=webhook)
     first = run_cli(["detect", "--current-data-path", str(current), "--emit"], env)
     assert first.returncode == 3, first.stdout + first.stderr
     assert "delivered" in first.stdout
@@ -97,7 +93,7 @@ def test_the_workflow_detect_step_is_not_cooled_down_by_its_own_event(
             "--current-data-path", str(current),
             "--output", str(out),
         ],
-        trained_env,
+        fresh_state.env(),
     )  # fmt: skip
     assert step.returncode == 3, step.stdout + step.stderr
     decision = json.loads(out.read_text())["decision"]

@@ -13,9 +13,11 @@ import yaml
 from driftloop.config.errors import InputError
 from driftloop.jobs.init import init_spec
 
-from ..conftest import TELCO, TELCO_SPEC, registry_client, run_cli
+from ..conftest import TELCO_SPEC
 from ..core.test_spec_inference import mixed_frame
-from ..serve.conftest import ServerProcess
+from ..support.paths import TELCO
+from ..support.processes import ServerProcess, run_cli
+from ..support.state import registry_client
 
 pytestmark = pytest.mark.e2e
 MODEL = "driftloop-model"

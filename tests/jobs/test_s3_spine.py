@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import boto3
 import pytest
-import yaml
 
-from ..conftest import TELCO_SPEC, run_cli
+from ..support.paths import write_light_spec
+from ..support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
-
-
-def light_spec(tmp_path: Path) -> Path:
-    data = yaml.safe_load(TELCO_SPEC.read_text())
-    data["source"] = str((TELCO_SPEC.parent / data["source"]).resolve())
-    data["candidates"] = [
-        {"name": "logistic_regression", "kind": "logistic_regression", "params": {"max_iter": 500}},
-        {
-            "name": "lightgbm",
-            "kind": "lightgbm",
-            "params": {"n_estimators": 60, "num_leaves": 15, "verbose": -1},
-        },
-    ]
-    p = tmp_path / "spec.yaml"
-    p.write_text(yaml.safe_dump(data))
-    return p
 
 
 def test_prepare_train_evaluate_on_s3(tmp_path, moto_server):
@@ -34,20 +15,14 @@ def test_prepare_train_evaluate_on_s3(tmp_path, moto_server):
     moto_server.make_bucket(bucket)
     env = {
         "DRIFTLOOP_STATE_DIR": str(tmp_path / "state"),
-        "DRIFTLOOP_SPEC": str(light_spec(tmp_path)),
+        "DRIFTLOOP_SPEC": str(write_light_spec(tmp_path / "spec.yaml")),
         **moto_server.env(bucket),
     }
     for cmd in (["prepare"], ["train"], ["evaluate"]):
         result = run_cli(cmd, env)
         assert result.returncode == 0, (cmd, result.stdout, result.stderr)
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_server.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    s3 = moto_server.client()
     keys = [
         o["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)

@@ -13,36 +13,35 @@ import pytest
 
 from driftloop.adapters.store import ObjectStore
 
-from ..conftest import free_port, run_cli
-from .test_retrain import split_of
+from ..support.processes import free_port, run_cli
+from ..support.state import TrainedState, sample_records
 
 pytestmark = pytest.mark.e2e
 
 
-def write_window(env: dict[str, str], tmp_path: Path, shift: bool) -> str:
+def write_window(state: TrainedState, tmp_path: Path, shift: bool) -> str:
     """One drift check of the champion's test split (shifted or not), as `detect` does it."""
     from driftloop.adapters.tracking import Tracker
-    from driftloop.config.settings import Settings
     from driftloop.config.spec import load_spec
     from driftloop.jobs.detect import detect_drift
 
-    frame = split_of(env, "test")
+    frame = state.split("test")
     if shift:
         frame["monthly_charges"] = frame["monthly_charges"] * 1.5 + 20
     path = tmp_path / f"window-{shift}.parquet"
     frame.to_parquet(path)
-    settings = Settings()
+    settings = state.settings()
     store = ObjectStore.from_settings(settings)
     result = detect_drift(load_spec(settings.spec), store, Tracker(settings, store),
                           current_data_path=str(path), report=False)  # fmt: skip
     return str(result.report_id)
 
 
-def record_rejected_retrain(env: dict[str, str], report_id: str) -> None:
+def record_rejected_retrain(state: TrainedState, report_id: str) -> None:
     """A drift event whose retrain the gate rejected, recorded as the real steps record it."""
     from driftloop.adapters.event_records import record_event
 
-    store = ObjectStore((Path(env["DRIFTLOOP_STATE_DIR"]) / "store").as_uri())
+    store = state.store()
     gate = {
         "metric": "roc_auc",
         "challenger_version": "2",
@@ -66,11 +65,11 @@ def record_rejected_retrain(env: dict[str, str], report_id: str) -> None:
     store.write_json("retrains/ev1.json", result)
 
 
-def test_status_of_a_local_state_folder(trained_env, tmp_path):
-    ids = [write_window(trained_env, tmp_path, shift) for shift in (False, True)]
-    record_rejected_retrain(trained_env, ids[1])
+def test_status_of_a_local_state_folder(fresh_state, tmp_path):
+    ids = [write_window(fresh_state, tmp_path, shift) for shift in (False, True)]
+    record_rejected_retrain(fresh_state, ids[1])
 
-    shown = run_cli(["status"], trained_env)
+    shown = run_cli(["status"], fresh_state.env())
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     for text in ("serving model", "driftloop-model v1", *ids, "drifted", "retrain-rejected",
@@ -78,7 +77,9 @@ def test_status_of_a_local_state_folder(trained_env, tmp_path):
                  "traffic (inference log"):  # fmt: skip
         assert text in out, f"{text!r} not in:\n{out}"
 
-    facts = json.loads(json.dumps(local_facts(), default=str))  # what `status --json` prints
+    facts = json.loads(
+        json.dumps(local_facts(fresh_state.settings()), default=str)
+    )  # what `status --json` prints
     assert facts["model"]["version"] == "1" and facts["model"]["dataset_version"]
     assert [w["report_id"] for w in facts["windows"]] == ids
     assert [w["window_drifted"] for w in facts["windows"]] == [False, True]
@@ -90,14 +91,15 @@ def test_status_of_a_local_state_folder(trained_env, tmp_path):
     assert facts["quality"]["windows"] == [] and facts["errors"] == []
 
 
-def local_facts() -> dict[str, Any]:
-    """``gather_local_status`` over the state folder the environment selects."""
+def local_facts(settings: Any = None) -> dict[str, Any]:
+    """``gather_local_status`` over a state folder (by default the one the environment
+    selects)."""
     from driftloop.adapters.tracking import Tracker
     from driftloop.config.settings import Settings
     from driftloop.config.spec import load_spec
     from driftloop.jobs.status import gather_local_status
 
-    settings = Settings()
+    settings = settings or Settings()
     store = ObjectStore.from_settings(settings)
     return gather_local_status(settings, load_spec(settings.spec), store,
                                Tracker(settings, store))  # fmt: skip
@@ -117,16 +119,14 @@ def test_status_of_an_empty_state_folder(state_env):
 
 
 @pytest.fixture()
-def server(trained_env: dict[str, str]) -> Iterator[str]:
+def server(fresh_state: TrainedState) -> Iterator[str]:
     """The app (create_app + the dashboard routes) under uvicorn on 127.0.0.1, in a thread."""
     import uvicorn
-
-    from driftloop.config.settings import Settings
 
     from ..serve.test_dashboard import dashboard_app
 
     port = free_port()
-    app = dashboard_app(Settings(server={"reload_interval_s": 0}))
+    app = dashboard_app(fresh_state.settings(server={"reload_interval_s": 0}))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, name="uvicorn", daemon=True)
@@ -141,23 +141,19 @@ def server(trained_env: dict[str, str]) -> Iterator[str]:
         thread.join(30)
 
 
-def test_status_of_a_running_server_by_url(server, trained_env):
+def test_status_of_a_running_server_by_url(server, fresh_state):
     import httpx
 
     from driftloop.jobs.status import fetch_remote_status
 
-    from ..serve.conftest import TrainedState, sample_records
-
-    state = TrainedState(Path(trained_env["DRIFTLOOP_STATE_DIR"]).parent,
-                         Path(trained_env["DRIFTLOOP_SPEC"]))  # fmt: skip
-    records, _ = sample_records(state, 4)
+    records, _ = sample_records(fresh_state, 4)
     for r in records:
         assert httpx.post(server + "/predict", json=r).status_code == 200
     facts: dict[str, Any] = fetch_remote_status(server)
     assert facts["source"].startswith("server ") and facts["model"]["version"] == "1"
     assert facts["traffic"]["requests"] == 4
 
-    shown = run_cli(["status", "--url", server + "/dashboard"], trained_env)
+    shown = run_cli(["status", "--url", server + "/dashboard"], fresh_state.env())
     assert shown.returncode == 0, shown.stderr
     # train promotes through the gate, which stamps promoted_at on the champion
     for text in ("driftloop status from server", "driftloop-model v1", "since (promoted)",

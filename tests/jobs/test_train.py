@@ -10,21 +10,20 @@ import yaml
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import Tracker
 from driftloop.config.errors import DriftloopError
-from driftloop.config.settings import Settings
 from driftloop.config.spec import load_spec
 from driftloop.core.gate import GateDecision
 from driftloop.jobs.promote import apply_promotion
 from driftloop.jobs.train import train_models
 
-from ..conftest import registry_client
+from ..support.state import registry_client
 
 pytestmark = pytest.mark.e2e
 MODEL = "driftloop-model"
 
 
-def weak_spec(env: dict[str, str], tmp_path: Path) -> Path:
+def weak_spec(spec: Path, tmp_path: Path) -> Path:
     """The trained state's spec with one candidate that can barely learn anything."""
-    data = yaml.safe_load(Path(env["DRIFTLOOP_SPEC"]).read_text())
+    data = yaml.safe_load(spec.read_text())
     data["candidates"] = [
         {"name": "stump", "kind": "lightgbm",
          "params": {"n_estimators": 1, "num_leaves": 2, "verbose": -1, "random_state": 1}},
@@ -34,15 +33,15 @@ def weak_spec(env: dict[str, str], tmp_path: Path) -> Path:
     return path
 
 
-def test_a_worse_second_train_does_not_move_the_champion(trained_env, tmp_path):
-    settings = Settings()
+def test_a_worse_second_train_does_not_move_the_champion(fresh_state, tmp_path):
+    settings = fresh_state.settings()
     store = ObjectStore.from_settings(settings)
-    client = registry_client(trained_env["DRIFTLOOP_STATE_DIR"])
+    client = registry_client(fresh_state.state_dir)
     before = str(client.get_model_version_by_alias(MODEL, "champion").version)
     dataset = store.read_json("datasets/latest.json")["version"]
     store.write_json("datasets/latest.json", {"version": "pointer-left-alone"})
 
-    result = train_models(load_spec(weak_spec(trained_env, tmp_path)), store,
+    result = train_models(load_spec(weak_spec(fresh_state.spec, tmp_path)), store,
                           Tracker(settings, store), dataset=dataset)  # fmt: skip
 
     assert not result.promoted
@@ -63,8 +62,8 @@ def test_a_worse_second_train_does_not_move_the_champion(trained_env, tmp_path):
     assert run_tags["comparison_promoted"] == "False"
 
 
-def test_promotion_refuses_a_decision_whose_champion_moved(trained_env):
-    settings = Settings()
+def test_promotion_refuses_a_decision_whose_champion_moved(fresh_state):
+    settings = fresh_state.settings()
     store = ObjectStore.from_settings(settings)
     tracker = Tracker(settings, store)
     champion = tracker.resolve()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -24,8 +23,8 @@ from driftloop.serve.dashboard_view import render_dashboard
 from driftloop.serve.routes.dashboard import snapshot_telemetry
 from driftloop.serve.telemetry import LATENCY_BUCKETS, Telemetry
 
-from ..conftest import ROOT, TELCO_SPEC
-from .conftest import TrainedState, sample_records
+from ..support.paths import ROOT, TELCO_SPEC
+from ..support.state import TrainedState, sample_records
 
 RID = ["20261128T120000Z-aaaaaa", "20261128T120100Z-bbbbbb", "20261128T120200Z-cccccc"]
 
@@ -241,22 +240,11 @@ def test_traffic_from_the_metrics_registry():
 
 # -- the routes on a real app ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def state_copy(trained_state: TrainedState, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the trained state: this module writes reports into its store."""
-    dst = tmp_path_factory.mktemp("dashboard") / "state"
-    shutil.copytree(trained_state.state_dir, dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def client(state_copy: Path, trained_state: TrainedState) -> Iterator[Any]:
+def client(module_state: TrainedState) -> Iterator[Any]:
+    """The app on this module's copy of the trained state (it writes reports into its store)."""
     from fastapi.testclient import TestClient
 
-    from driftloop.config.settings import Settings
-
-    settings = Settings(state_dir=state_copy, spec=trained_state.spec,
-                        server={"reload_interval_s": 0})  # fmt: skip
-    with TestClient(dashboard_app(settings)) as c:
+    with TestClient(dashboard_app(module_state.settings(server={"reload_interval_s": 0}))) as c:
         yield c
 
 
@@ -271,8 +259,9 @@ def write_window(client: Any, frame: pd.DataFrame) -> str:
     return str(result.report_id)
 
 
-def test_dashboard_routes_on_a_trained_app(client, trained_state):
-    records, frame = sample_records(trained_state, 300)
+@pytest.mark.e2e  # trains a champion (the session's trained state)
+def test_dashboard_routes_on_a_trained_app(client, module_state):
+    records, frame = sample_records(module_state, 300)
     shifted = frame.assign(monthly_charges=frame["monthly_charges"] * 1.5 + 20)
     ids = [write_window(client, frame), write_window(client, shifted)]
     for r in records[:5]:

@@ -12,22 +12,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import (
-    MODEL_NAME,
-    ServerProcess,
-    TrainedState,
-    auth,
-    module_server,
-    sample_records,
-    wait_until,
-)
+from ..support.metrics import metric
+from ..support.processes import ServerProcess, wait_until
+from ..support.state import MODEL_NAME, TrainedState, auth, sample_records, serve_env
 
 pytestmark = pytest.mark.e2e
 MAX_BATCH = 50
 
 
-server = module_server("predict", max_batch=MAX_BATCH, log_flush_interval_s=0.3,
-                       reload_interval_s=0)  # fmt: skip
+@pytest.fixture(scope="module")
+def server(
+    module_state: TrainedState, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    env = serve_env(module_state, max_batch=MAX_BATCH, log_flush_interval_s=0.3,
+                    reload_interval_s=0)  # fmt: skip
+    proc = ServerProcess(env, tmp_path_factory.mktemp("predict") / "server.log").start()
+    yield proc
+    assert proc.stop(), proc.log()
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +38,21 @@ def client(server: ServerProcess) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(trained_state: TrainedState) -> Any:
+def pipeline(module_state: TrainedState) -> Any:
     """The champion as MLflow loads it (no driftloop code involved)."""
     import mlflow
 
-    mlflow.set_tracking_uri(trained_state.tracking_uri)
-    mlflow.set_registry_uri(trained_state.tracking_uri)
+    mlflow.set_tracking_uri(module_state.tracking_uri)
+    mlflow.set_registry_uri(module_state.tracking_uri)
     return mlflow.sklearn.load_model(f"models:/{MODEL_NAME}@champion")
 
 
 @pytest.fixture(scope="module")
-def schema(trained_state: TrainedState) -> dict[str, Any]:
+def schema(module_state: TrainedState) -> dict[str, Any]:
     from driftloop.adapters.datasets import open_dataset
     from driftloop.adapters.store import ObjectStore
 
-    return open_dataset(ObjectStore(trained_state.store_url)).schema()
+    return open_dataset(ObjectStore(module_state.store_url)).schema()
 
 
 def expected(pipeline: Any, records: list[dict[str, Any]], schema: dict[str, Any]) -> Any:
@@ -66,18 +67,8 @@ def expected(pipeline: Any, records: list[dict[str, Any]], schema: dict[str, Any
     return proba, labels
 
 
-def metric_value(text: str, name: str, **labels: str) -> float:
-    """One sample of the Prometheus text format (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            head = line.split(" ")[0]
-            if head == name or head.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
-def test_predictions_equal_the_mlflow_loaded_pipeline(client, pipeline, schema, trained_state):
-    records, _ = sample_records(trained_state, 120)
+def test_predictions_equal_the_mlflow_loaded_pipeline(client, pipeline, schema, module_state):
+    records, _ = sample_records(module_state, 120)
     proba, labels = expected(pipeline, records, schema)
     version = client.get("/model").json()["version"]
 
@@ -101,22 +92,22 @@ def test_predictions_equal_the_mlflow_loaded_pipeline(client, pipeline, schema, 
 
 
 def test_missing_values_and_unseen_categories_are_predicted_and_counted(
-    client, pipeline, schema, trained_state
+    client, pipeline, schema, module_state
 ):
-    records, _ = sample_records(trained_state, 3)
+    records, _ = sample_records(module_state, 3)
     records[0]["tenure"] = None
     records[0]["contract"] = None
     records[1]["contract"] = "Carrier pigeon"  # a category the model never saw
     records[2] = {k: None for k in records[2]}
-    before = metric_value(client.get("/metrics").text, "driftloop_unseen_categories_total",
-                          feature="contract")  # fmt: skip
+    before = metric(client.get("/metrics").text, "driftloop_unseen_categories_total",
+                    feature="contract")  # fmt: skip
     got = [client.post("/predict", json=r) for r in records]
     assert [r.status_code for r in got] == [200, 200, 200], got[0].text
     proba, labels = expected(pipeline, records, schema)
     np.testing.assert_allclose([r.json()["probability"] for r in got], proba, atol=1e-6)
     assert [r.json()["prediction"] for r in got] == labels
-    after = metric_value(client.get("/metrics").text, "driftloop_unseen_categories_total",
-                         feature="contract")  # fmt: skip
+    after = metric(client.get("/metrics").text, "driftloop_unseen_categories_total",
+                   feature="contract")  # fmt: skip
     assert after == before + 1
 
 
@@ -130,8 +121,8 @@ def test_missing_values_and_unseen_categories_are_predicted_and_counted(
         (lambda r: r.update(payment_method=["x"]), ["body", "payment_method"], "string_type"),
     ],
 )
-def test_bad_record_is_a_422_naming_the_field(client, trained_state, change, loc, error_type):
-    (record,), _ = sample_records(trained_state, 1)
+def test_bad_record_is_a_422_naming_the_field(client, module_state, change, loc, error_type):
+    (record,), _ = sample_records(module_state, 1)
     change(record)
     r = client.post("/predict", json=record)
     assert r.status_code == 422, r.text
@@ -140,8 +131,8 @@ def test_bad_record_is_a_422_naming_the_field(client, trained_state, change, loc
     assert detail[0]["type"] == error_type
 
 
-def test_bad_batches_are_422s(client, trained_state):
-    records, _ = sample_records(trained_state, MAX_BATCH + 1)
+def test_bad_batches_are_422s(client, module_state):
+    records, _ = sample_records(module_state, MAX_BATCH + 1)
     too_many = client.post("/predict/batch", json={"records": records})
     assert too_many.status_code == 422
     assert too_many.json()["detail"][0]["loc"] == ["body", "records"]
@@ -157,7 +148,7 @@ def test_bad_batches_are_422s(client, trained_state):
     assert garbage.json()["detail"][0]["type"] == "json_invalid"
 
 
-def test_model_and_health(client, trained_state):
+def test_model_and_health(client, module_state):
     assert client.get("/health/live").status_code == 200
     ready = client.get("/health/ready")
     assert ready.status_code == 200
@@ -167,7 +158,7 @@ def test_model_and_health(client, trained_state):
 
     assert model["name"] == MODEL_NAME and model["alias"] == "champion"
     assert model["version"] == ready.json()["model_version"] == model["champion_version"]
-    assert model["dataset_version"] == latest_version(ObjectStore(trained_state.store_url))
+    assert model["dataset_version"] == latest_version(ObjectStore(module_state.store_url))
     assert model["fast_path"] == "compiled", model["fast_path_reason"]
     assert model["verification"]["ok"] and model["verification"]["max_abs_diff"] <= 1e-6
     assert model["verification"]["rows"] > 500
@@ -211,8 +202,8 @@ def columns_of(records: list[dict[str, Any]], schema: dict[str, Any], pandas_cod
 
 
 @pytest.mark.parametrize("form", ["named_tensors", "pandas_codec", "matrix"])
-def test_v2_infer_equals_the_pipeline(client, pipeline, schema, trained_state, form):
-    records, _ = sample_records(trained_state, 12)
+def test_v2_infer_equals_the_pipeline(client, pipeline, schema, module_state, form):
+    records, _ = sample_records(module_state, 12)
     if form == "matrix":
         names = [f["name"] for f in schema["features"]]
         inputs = [{"name": "input-0", "datatype": "BYTES", "shape": [len(records), len(names)],
@@ -232,7 +223,7 @@ def test_v2_infer_equals_the_pipeline(client, pipeline, schema, trained_state, f
     assert r.json()["model_name"] == MODEL_NAME
 
 
-def test_v2_metadata_health_and_errors(client, schema, trained_state):
+def test_v2_metadata_health_and_errors(client, schema, module_state):
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").status_code == 200
     meta = client.get(f"/v2/models/{MODEL_NAME}").json()
@@ -241,7 +232,7 @@ def test_v2_metadata_health_and_errors(client, schema, trained_state):
     ] + [f["name"] for f in schema["features"] if f["kind"] == "categorical"]
     assert {o["name"] for o in meta["outputs"]} == {"prediction", "probability", "request_id"}
     assert client.get("/v2/models/nope").status_code == 404
-    records, _ = sample_records(trained_state, 2)
+    records, _ = sample_records(module_state, 2)
     inputs = columns_of(records, schema, pandas_codec=False)
     missing = client.post(f"/v2/models/{MODEL_NAME}/infer", json={"inputs": inputs[1:]})
     assert missing.status_code == 400 and "tenure" in missing.json()["error"]
@@ -276,11 +267,11 @@ def test_admin_reload_needs_the_token(client):
     assert client.post("/simulate-drift", json={"drift_type": "none"}).status_code == 401
 
 
-def test_feedback_is_stored_by_request_id(client, trained_state):
+def test_feedback_is_stored_by_request_id(client, module_state):
     from driftloop.adapters.production_data import read_feedback
     from driftloop.adapters.store import ObjectStore
 
-    records, _ = sample_records(trained_state, 3)
+    records, _ = sample_records(module_state, 3)
     ids = [client.post("/predict", json=r).json()["request_id"] for r in records]
     labels = [
         {"request_id": i, "label": lab} for i, lab in zip(ids, ["Yes", "No", "No"], strict=True)
@@ -289,7 +280,7 @@ def test_feedback_is_stored_by_request_id(client, trained_state):
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 3 and not r.json()["spooled"]
     assert r.json()["key"].startswith("feedback/") and r.json()["key"].endswith(".parquet")
-    stored = read_feedback(ObjectStore(trained_state.store_url))
+    stored = read_feedback(ObjectStore(module_state.store_url))
     got = stored[stored["request_id"].isin(ids)].set_index("request_id")["label"].to_dict()
     assert got == {i: lab for i, lab in zip(ids, ["Yes", "No", "No"], strict=True)}
     assert str(stored["ts"].dtype) == "datetime64[us, UTC]"
@@ -303,13 +294,13 @@ def test_feedback_is_stored_by_request_id(client, trained_state):
     "drift_type", ["none", "numerical_shift", "categorical_shift", "missing_values",
                    "new_category"],
 )  # fmt: skip
-def test_simulate_drift_goes_through_the_predict_path(client, trained_state, drift_type):
+def test_simulate_drift_goes_through_the_predict_path(client, module_state, drift_type):
     from driftloop.adapters.production_data import read_feedback, read_inference_log
     from driftloop.adapters.store import ObjectStore
 
-    store = ObjectStore(trained_state.store_url)
-    before = metric_value(client.get("/metrics").text, "driftloop_unseen_categories_total",
-                          feature="contract")  # fmt: skip
+    store = ObjectStore(module_state.store_url)
+    before = metric(client.get("/metrics").text, "driftloop_unseen_categories_total",
+                    feature="contract")  # fmt: skip
     r = client.post("/simulate-drift", headers=auth(),
                     json={"drift_type": drift_type, "n": 60, "seed": 7})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -328,8 +319,8 @@ def test_simulate_drift_goes_through_the_predict_path(client, trained_state, dri
     feedback = read_feedback(store)
     assert ids <= set(feedback["request_id"])
     assert set(feedback[feedback["request_id"].isin(ids)]["label"]) <= {"Yes", "No"}
-    after = metric_value(client.get("/metrics").text, "driftloop_unseen_categories_total",
-                         feature="contract")  # fmt: skip
+    after = metric(client.get("/metrics").text, "driftloop_unseen_categories_total",
+                   feature="contract")  # fmt: skip
     if drift_type == "numerical_shift":
         assert rows["monthly_charges"].mean() > 80  # raw telco mean is ~65
     if drift_type == "missing_values":
@@ -340,48 +331,48 @@ def test_simulate_drift_goes_through_the_predict_path(client, trained_state, dri
         assert after == before
 
 
-def test_metrics_cover_requests_predictions_model_and_log(client, trained_state):
-    records, _ = sample_records(trained_state, 1)
+def test_metrics_cover_requests_predictions_model_and_log(client, module_state):
+    records, _ = sample_records(module_state, 1)
     assert client.post("/predict", json=records[0]).status_code == 200
     client.post("/predict", json={})
 
     def flushed() -> str | None:
         text = client.get("/metrics").text
-        return text if metric_value(text, "driftloop_inference_log_rows_written_total") else None
+        return text if metric(text, "driftloop_inference_log_rows_written_total") else None
 
     text = wait_until(flushed)
-    assert metric_value(text, "driftloop_http_requests_total", route="/predict", status="200") > 0
-    assert metric_value(text, "driftloop_http_requests_total", route="/predict", status="422") > 0
-    assert metric_value(text, "driftloop_http_request_duration_seconds_count",
-                        route="/predict", status="200") > 0  # fmt: skip
-    classes = metric_value(text, "driftloop_predictions_total", prediction="No", source="api")
+    assert metric(text, "driftloop_http_requests_total", route="/predict", status="200") > 0
+    assert metric(text, "driftloop_http_requests_total", route="/predict", status="422") > 0
+    assert metric(text, "driftloop_http_request_duration_seconds_count",
+                  route="/predict", status="200") > 0  # fmt: skip
+    classes = metric(text, "driftloop_predictions_total", prediction="No", source="api")
     assert classes > 0
     version = client.get("/model").json()["version"]
-    assert metric_value(text, "driftloop_model_info", version=version, fast_path="compiled") == 1
-    assert metric_value(text, "driftloop_model_version") == float(version)
+    assert metric(text, "driftloop_model_info", version=version, fast_path="compiled") == 1
+    assert metric(text, "driftloop_model_version") == float(version)
     for name in (
         "driftloop_model_reloads_total",
         "driftloop_model_reload_failures_total",
         "driftloop_inference_log_rows_spooled_total",
         "driftloop_inference_log_rows_dropped_total",
     ):
-        assert f"\n{name} " in text, name
-    assert metric_value(text, "driftloop_inference_log_rows_dropped_total") == 0
+        assert metric(text, name) >= 0  # exported from the start (raises when it is not)
+    assert metric(text, "driftloop_inference_log_rows_dropped_total") == 0
 
 
-def test_store_holds_segments_with_the_documented_layout(client, trained_state):
+def test_store_holds_segments_with_the_documented_layout(client, module_state):
     from driftloop.adapters.store import ObjectStore
 
-    records, _ = sample_records(trained_state, 1)
+    records, _ = sample_records(module_state, 1)
     client.post("/predict", json=records[0])
-    store = ObjectStore(trained_state.store_url)
+    store = ObjectStore(module_state.store_url)
     keys = wait_until(lambda: store.list("inference") or None)
     parts = keys[0].split("/")
     assert parts[0] == "inference" and len(parts) == 5 and parts[4].endswith(".parquet")
     assert [len(p) for p in parts[1:4]] == [4, 2, 2]
     import pyarrow.parquet as pq
 
-    table = pq.read_table(Path(trained_state.state_dir / "store" / keys[0]))
+    table = pq.read_table(Path(module_state.state_dir / "store" / keys[0]))
     types = {f.name: str(f.type) for f in table.schema}
     assert types["request_id"] == "string" and types["ts"] == "timestamp[us, tz=UTC]"
     assert types["model_version"] == "string" and types["source"] == "string"

@@ -19,7 +19,7 @@ from driftloop.serve.prediction_log import LogLayout, PredictionLog
 from driftloop.serve.spool import SegmentWriter
 from driftloop.serve.telemetry import Telemetry
 
-from ..conftest import free_port
+from ..support.processes import free_port
 
 LAYOUT = LogLayout((("tenure", "numeric"), ("contract", "categorical")), classification=True)
 

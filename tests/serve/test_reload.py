@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_cli
-from .conftest import (
-    ServerProcess,
+from ..support.metrics import metric
+from ..support.processes import ServerProcess, run_cli, wait_until
+from ..support.state import (
     TrainedState,
     auth,
     clone_state,
@@ -21,7 +21,6 @@ from .conftest import (
     sample_records,
     serve_env,
     tracker_for,
-    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -142,13 +141,6 @@ def test_broken_version_leaves_the_old_one_serving(server, state, tracker, damag
         tracker.set_alias("champion", serving)
         wait_until(lambda: c.get("/model").json()["last_reload_error"] is None or None, 60)
     assert "model reload failed; previous model keeps serving" in server.log()
-
-
-def metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split(" ")[1])
-    return 0.0
 
 
 def test_explicit_reload_over_http_and_the_cli(server_factory, state, tracker):

@@ -7,50 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import MotoServer
-from .conftest import TrainedState, sample_records, serve_env, wait_until
+from ..support.metrics import metric
+from ..support.processes import MotoServer, wait_until
+from ..support.state import TrainedState, copy_datasets, sample_records, serve_env
 
 pytestmark = pytest.mark.e2e
 BUCKET = "spool-test"
 
 
-def s3_store(moto: MotoServer):
-    from driftloop.adapters.store import ObjectStore
-    from driftloop.config.settings import Settings
-
-    env = moto.env(BUCKET)
-    settings = Settings(
-        store_url=env["DRIFTLOOP_STORE_URL"],
-        s3={"endpoint_url": moto.endpoint, "access_key_id": "testing",
-            "secret_access_key": "testing"},
-    )  # fmt: skip
-    return ObjectStore.from_settings(settings)
-
-
-def copy_datasets(trained_state: TrainedState, moto: MotoServer) -> None:
-    """The champion's dataset files into the bucket (the registry stays on local SQLite)."""
-    store = s3_store(moto)
-    root = trained_state.state_dir / "store"
-    for path in sorted((root / "datasets").rglob("*")):
-        if path.is_file():
-            store.write_bytes(path.relative_to(root).as_posix(), path.read_bytes())
-
-
 def logged_ids(moto: MotoServer) -> set[str]:
     from driftloop.adapters.production_data import read_inference_log
 
-    return set(read_inference_log(s3_store(moto))["request_id"])
+    return set(read_inference_log(moto.store(BUCKET))["request_id"])
 
 
 def spooled(state_dir: Path) -> list[Path]:
     return sorted((state_dir / "spool").rglob("*.parquet"))
-
-
-def metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split(" ")[1])
-    return 0.0
 
 
 def test_segments_spool_while_the_store_is_down_and_upload_when_it_returns(
@@ -60,7 +32,7 @@ def test_segments_spool_while_the_store_is_down_and_upload_when_it_returns(
     moto.start()
     try:
         moto.make_bucket(BUCKET)
-        copy_datasets(trained_state, moto)
+        copy_datasets(trained_state, moto.store(BUCKET))
         state_dir = tmp_path / "server-state"
         env = {
             **serve_env(trained_state, log_flush_interval_s=0.3, reload_interval_s=0),

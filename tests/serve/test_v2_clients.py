@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import MODEL_NAME, ServerProcess, TrainedState, module_server, sample_records
+from ..support.processes import ServerProcess
+from ..support.state import MODEL_NAME, TrainedState, module_server, sample_records
 
 pytestmark = pytest.mark.e2e
 ROWS = 16
