@@ -195,8 +195,11 @@ class Tracker:
             self.client.get_registered_model(self.model_name)
         except MlflowException:
             self.client.create_registered_model(self.model_name)
+        # A tracking server checks that a `models:/<id>` source names its logged model; a
+        # local SQLite store does not (found by the cluster simulation: train failed there).
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         mv = self.client.create_model_version(
-            self.model_name, source=model_uri, run_id=run_id, tags=tags
+            self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
         version = str(mv.version)
         with tempfile.TemporaryDirectory() as tmp:

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,12 +66,14 @@ def postgres_available() -> str | None:
     return None
 
 
-def start_postgres(folder: Path, port: int, env: Mapping[str, str]) -> None:
-    """initdb with POSTGRES_USER/PASSWORD (scram), start on 127.0.0.1:port, create POSTGRES_DB."""
+def start_postgres(port: int, env: Mapping[str, str]) -> Path:
+    """initdb with POSTGRES_USER/PASSWORD (scram), start on 127.0.0.1:port, create
+    POSTGRES_DB. Its folder (returned) is a temp folder of its own: when run as root, the
+    server runs as ``postgres``, which must own it and reach it."""
     problem = postgres_available()
     if problem:
         raise StandInError(problem)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="driftloop-sim-pg-"))
     pwfile = folder / "pw"
     pwfile.write_text(env["POSTGRES_PASSWORD"] + "\n")
     if os.geteuid() == 0:
@@ -95,6 +98,7 @@ def start_postgres(folder: Path, port: int, env: Mapping[str, str]) -> None:
     )  # fmt: skip
     if done.returncode != 0 and "already exists" not in done.stderr:
         raise StandInError(f"createdb failed: {done.stderr.strip()}")
+    return folder
 
 
 def stop_postgres(folder: Path) -> None:
@@ -102,3 +106,4 @@ def stop_postgres(folder: Path) -> None:
     if (folder / "data" / "postmaster.pid").exists():
         argv = [str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop"]
         subprocess.run(_as_postgres(argv), capture_output=True, check=False)
+    shutil.rmtree(folder, ignore_errors=True)
