@@ -141,6 +141,7 @@ def _handler(
     secrets: Mapping[tuple[str, str], str],
     controller: WorkflowController,
     deliveries: list[Delivery],
+    captured: list[tuple[dict[str, str], bytes]] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -173,6 +174,8 @@ def _handler(
             if params is None:
                 return self._answer(200, "success", event_id, "filtered by the Sensor")
             run = controller.submit(argo_events.sensor_trigger(sensor), params)
+            if captured is not None and not captured:
+                captured.append((headers, body))
             self._answer(200, "success", event_id, f"submitted {run.name}")
 
         do_POST = do_PUT = do_GET = _handle
@@ -202,11 +205,17 @@ class Webhook:
     ) -> None:
         self.spec = argo_events.webhook_spec(event_source)
         self.deliveries: list[Delivery] = []
-        handler = _handler(self.spec, sensor, secrets, controller, self.deliveries)
+        self._captured: list[tuple[dict[str, str], bytes]] = []
+        handler = _handler(self.spec, sensor, secrets, controller, self.deliveries, self._captured)
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.port = port
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    @property
+    def first_submitted(self) -> tuple[dict[str, str], bytes] | None:
+        """Headers and body of the first delivery that submitted a workflow (to replay)."""
+        return self._captured[0] if self._captured else None
 
     def close(self) -> None:
         """Stop serving."""
