@@ -54,9 +54,12 @@ class Pod:
 
 def map_paths(text: str, mounts: Mapping[str, Path]) -> str:
     """Replace each mount path (as a whole path prefix) with its local folder."""
-    for mount in sorted(mounts, key=len, reverse=True):
-        text = re.sub(rf"(?<![\w/.-]){re.escape(mount)}(?=/|$|[\s:;'\"])", str(mounts[mount]), text)
-    return text
+    if not mounts:
+        return text
+    # One pass, longest first: a replaced path is never mapped again (/tmp inside it).
+    names = "|".join(re.escape(m) for m in sorted(mounts, key=len, reverse=True))
+    pattern = rf"(?<![\w/.-])({names})(?=/|$|[\s:;'\"])"
+    return re.sub(pattern, lambda m: str(mounts[m.group(1)]), text)
 
 
 def volume_dirs(workload: Workload, container: ContainerSpec, pod_dir: Path) -> dict[str, Path]:

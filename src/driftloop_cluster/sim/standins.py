@@ -3,7 +3,7 @@
 - MinIO -> moto's S3 server (``moto_server``), and the ``minio-buckets`` Job's command
   semantics: every ``mc mb [--ignore-existing] store/<bucket>`` of its script creates that
   bucket through the Service, as the Job's pod would.
-- PostgreSQL -> Debian's PostgreSQL 15, its own cluster in a temp folder, with the user,
+- PostgreSQL -> Debian's PostgreSQL (15 here), its own cluster in a temp folder, with the user,
   password and database of the StatefulSet's env (password authentication, as the
   ``postgres`` image sets it up), so the MLflow server connects with its own URL.
 """
@@ -19,7 +19,19 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("DRIFTLOOP_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    # $DRIFTLOOP_PG_BIN, else the newest Debian/Ubuntu PostgreSQL (15 on Debian 12, 16 on
+    # Ubuntu 24.04): the server is a stand-in for the postgres image, any recent major will do.
+    configured = os.environ.get("DRIFTLOOP_PG_BIN")
+    if configured:
+        return Path(configured)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 _MC_MB = re.compile(r"mc\s+mb\s+(?:--ignore-existing\s+)?(?:--\S+\s+)*\w+/([\w.-]+)")
 
 
