@@ -197,7 +197,8 @@ class Tracker:
             self.client.create_registered_model(self.model_name)
         # A tracking server checks that a `models:/<id>` source names its logged model; a
         # local SQLite store does not (found by the cluster simulation: train failed there).
-        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") \
+            else None  # fmt: skip
         mv = self.client.create_model_version(
             self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
         )

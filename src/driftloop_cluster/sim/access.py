@@ -18,7 +18,9 @@ class SimAccess:
         api = sim.workload("fastapi/driftloop-api")
         self.api_urls = [sim.url(p, api.containers[0].ports["http"]) for p in sim.pods_of(api.key)]
         mlserver = sim.workload("mlserver/mlserver")
-        self.mlserver_url = sim.url(sim.pods_of(mlserver.key)[0], mlserver.containers[0].ports["http"])
+        self.mlserver_url = sim.url(
+            sim.pods_of(mlserver.key)[0], mlserver.containers[0].ports["http"]
+        )
         assert sim.webhook is not None
         hook = sim.webhook.spec
         self.webhook_url = f"http://127.0.0.1:{sim.webhook.port}{hook.endpoint}"

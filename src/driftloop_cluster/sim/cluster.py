@@ -196,13 +196,17 @@ class SimCluster:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{w.namespace}.{w.name}-{replica}{suffix}.log"
 
-    def _pod(self, w: Workload, c: ContainerSpec, replica: int, suffix: str = "") -> tuple[Pod, dict[str, str]]:
+    def _pod(
+        self, w: Workload, c: ContainerSpec, replica: int, suffix: str = ""
+    ) -> tuple[Pod, dict[str, str]]:
         pod_dir = self.work / "pods" / f"{w.namespace}.{w.name}-{replica}{suffix}"
         mounts = processes.volume_dirs(w, c, pod_dir)
         for mount, volume in c.mounts.items():
             spec = next((v for v in w.volumes if v["name"] == volume), {})
             if "configMap" in spec:
-                data = find(self.objects, "ConfigMap", w.namespace, spec["configMap"]["name"])["data"]
+                data = find(self.objects, "ConfigMap", w.namespace, spec["configMap"]["name"])[
+                    "data"
+                ]
                 processes.write_config_volume(spec, data, mounts[mount])
         image = _image_name(c.image)
         programs = self._programs[image]
@@ -220,9 +224,9 @@ class SimCluster:
 
     def _start_deployment(self, w: Workload, timeout_s: float = 240.0) -> None:
         c = w.containers[0]
-        probe = next(
-            (ct.get("readinessProbe") for ct in self._pod_spec(w)["containers"]), None
-        ) or {}
+        probe = (
+            next((ct.get("readinessProbe") for ct in self._pod_spec(w)["containers"]), None) or {}
+        )
         started: list[Pod] = []
         for replica in range(w.replicas):
             pod, env = self._pod(w, c, replica)
@@ -231,8 +235,8 @@ class SimCluster:
             started.append(pod)
         for pod in started:
             get = probe.get("httpGet") or {}
-            port = c.ports.get(str(get.get("port")), get.get("port"))
-            url = f"http://127.0.0.1:{pod.ports[int(port)]}{get.get('path', '/')}"
+            port = int(c.ports.get(str(get.get("port")), get.get("port") or 0))
+            url = f"http://127.0.0.1:{pod.ports[port]}{get.get('path', '/')}"
             if not processes.wait_ready(pod, url, timeout_s):
                 raise SimError(f"{pod.name} not ready at {get.get('path')}:\n{pod.tail()}")
         self.rows.append(Row(w.key, w.replicas, "real: " + " ".join(c.argv)))
@@ -281,7 +285,9 @@ class SimCluster:
         steps = Workload("Workflow", ns, template["metadata"]["name"], labels, 1, (), (),
                          template["spec"].get("serviceAccountName", "default"))  # fmt: skip
         self.workloads.append(steps)
-        by_step = {t["name"]: t["container"] for t in template["spec"]["templates"] if "container" in t}
+        by_step = {
+            t["name"]: t["container"] for t in template["spec"]["templates"] if "container" in t
+        }
 
         def step_env(step: str) -> dict[str, str]:
             c = container_spec(by_step[step], ns, self.objects)
@@ -303,9 +309,17 @@ class SimCluster:
         port = free_port()
         self.webhook = Webhook(es, sensor, secrets, self.controller, port)
         svc = f"{source.namespace}/{source.name}-eventsource-svc"
-        self._ports[svc] = {p: port for p in next(s for s in self.services if s.key == svc).ports.values()}
-        self.rows.append(Row(source.key, 1, f"stand-in: webhook + Sensor {sensor['metadata']['name']} on :{port}"))
-        self.rows.append(Row(steps.key, 1, "real steps, stand-in controller: local runner, mutex, retries"))
+        self._ports[svc] = {
+            p: port for p in next(s for s in self.services if s.key == svc).ports.values()
+        }
+        self.rows.append(
+            Row(
+                source.key, 1, f"stand-in: webhook + Sensor {sensor['metadata']['name']} on :{port}"
+            )
+        )
+        self.rows.append(
+            Row(steps.key, 1, "real steps, stand-in controller: local runner, mutex, retries")
+        )
 
     # --- flows --------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ class KindAccess:
             for node in nodes.values():
                 if node.get("type") == "Pod":
                     name = node["displayName"].split("(")[0]
-                    code = ((node.get("outputs") or {}).get("exitCode"))
+                    code = (node.get("outputs") or {}).get("exitCode")
                     codes[name] = int(code) if code is not None else None
                 elif node.get("type") == "Skipped":
                     codes[node["displayName"]] = None
@@ -124,8 +124,9 @@ class KindAccess:
             body = next((v for k, v in wf.parameters.items() if "body" in k and v), None)
             sig = next((v for k, v in wf.parameters.items() if "signature" in k and v), None)
             if body and sig:
-                return ({"Content-Type": "application/json", "X-Driftloop-Signature": sig,
-                         "Authorization": f"Bearer {self.webhook_token}"}, body.encode())  # fmt: skip
+                headers = {"Content-Type": "application/json", "X-Driftloop-Signature": sig,
+                           "Authorization": f"Bearer {self.webhook_token}"}  # fmt: skip
+                return headers, body.encode()
         return None
 
     def close(self) -> None:

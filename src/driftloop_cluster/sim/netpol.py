@@ -77,7 +77,9 @@ def _peer_matches(peer: Mapping[str, Any], policy_ns: str, other: Endpoint) -> b
     return pod_sel is None or matches_selector(pod_sel, other.labels)
 
 
-def _port_matches(rule_ports: Sequence[Mapping[str, Any]] | None, port: int, names: set[str]) -> bool:
+def _port_matches(
+    rule_ports: Sequence[Mapping[str, Any]] | None, port: int, names: set[str]
+) -> bool:
     if not rule_ports:
         return True
     for item in rule_ports:
@@ -116,9 +118,7 @@ def _side(
     for policy in selecting:
         for rule in policy["spec"].get(rules_key) or []:
             peers = rule.get(peers_key)
-            peer_ok = not peers or any(
-                _peer_matches(p, pod.namespace, other) for p in peers
-            )
+            peer_ok = not peers or any(_peer_matches(p, pod.namespace, other) for p in peers)
             if peer_ok and _port_matches(rule.get("ports"), port, port_names):
                 return f"{policy['metadata']['namespace']}/{policy['metadata']['name']}"
     return None

@@ -49,7 +49,9 @@ class Pod:
 
     def tail(self, chars: int = 3000) -> str:
         """The end of the pod's log."""
-        return self.log.read_text(errors="replace")[-chars:] if self.log and self.log.exists() else ""
+        return (
+            self.log.read_text(errors="replace")[-chars:] if self.log and self.log.exists() else ""
+        )
 
 
 def map_paths(text: str, mounts: Mapping[str, Path]) -> str:

@@ -58,13 +58,17 @@ def print_report(sim: SimCluster, scenario: Scenario, console: Console | None = 
             + (f"x{s.attempts}" if s.attempts > 1 else "")
             for s in run.steps
         )
-        runs.add_row(run.name, run.phase, run.parameters.get("event-id", "")[:12], steps or run.error)
+        runs.add_row(
+            run.name, run.phase, run.parameters.get("event-id", "")[:12], steps or run.error
+        )
     versions = Table(title="Served before / after")
     versions.add_column("replica")
     for label in scenario.versions:
         versions.add_column(label)
     for key in scenario.versions.get("before", {}):
-        versions.add_row(key, *(scenario.versions[label].get(key, "") for label in scenario.versions))
+        versions.add_row(
+            key, *(scenario.versions[label].get(key, "") for label in scenario.versions)
+        )
     checks = Table(title="Checks")
     for col in ("", "check", "detail"):
         checks.add_column(col)

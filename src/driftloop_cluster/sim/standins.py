@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-
 def _pg_bin() -> Path:
     # $DRIFTLOOP_PG_BIN, else the newest Debian/Ubuntu PostgreSQL (15 on Debian 12, 16 on
     # Ubuntu 24.04): the server is a stand-in for the postgres image, any recent major will do.

@@ -142,7 +142,9 @@ def container_spec(
         argv=tuple(expand_references(str(a), env) for a in argv),
         env=env,
         mounts={m["mountPath"]: m["name"] for m in container.get("volumeMounts") or []},
-        ports={p["name"]: int(p["containerPort"]) for p in container.get("ports") or [] if "name" in p},
+        ports={
+            p["name"]: int(p["containerPort"]) for p in container.get("ports") or [] if "name" in p
+        },
     )
 
 
@@ -222,17 +224,18 @@ def services(objects: Sequence[Mapping[str, Any]], pods: Sequence[Workload]) -> 
         elif obj.get("kind") == "EventSource" and spec.get("service"):
             name = obj["metadata"]["name"]
             ports = {
-                int(p["port"]): int(p.get("targetPort", p["port"])) for p in spec["service"]["ports"]
+                int(p["port"]): int(p.get("targetPort", p["port"]))
+                for p in spec["service"]["ports"]
             }
-            found.append(
-                Service(ns, f"{name}-eventsource-svc", {"eventsource-name": name}, ports)
-            )
+            found.append(Service(ns, f"{name}-eventsource-svc", {"eventsource-name": name}, ports))
     return found
 
 
 def selected_by(service: Service, pods: Sequence[Workload]) -> list[Workload]:
     """The workloads whose pods a Service selects."""
-    return [p for p in pods if p.namespace == service.namespace and _selects(service.selector, p.labels)]
+    return [
+        p for p in pods if p.namespace == service.namespace and _selects(service.selector, p.labels)
+    ]
 
 
 def missing_references(objects: Sequence[Mapping[str, Any]]) -> list[str]:
