@@ -193,11 +193,12 @@ def run_workflow_locally(
     store in ``state_dir/store``; ``parameters`` override both. Paths under the template's
     volume mounts live in ``state_dir/volumes/<volume>``. ``env`` is added to a copy of this
     process's environment without its DRIFTLOOP_/AWS_/MLflow-server variables, after the
-    template's literal env values (a callable: given the step name, its env). ``skip``
-    names steps not to run (e.g. ``reload`` with no API about). ``driftloop`` replaces the
-    program ``driftloop`` (default: the one beside this Python). Steps run in ``cwd`` (default: the current folder, where relative paths
-    such as ``configs/telco.yaml`` resolve). ``retries`` replays each step's retryStrategy
-    (back-off times ``backoff_scale``); a step's output then ends with its last attempt."""
+    template's literal env values (a callable: given the step name, its env). ``skip`` names
+    steps not to run (e.g. ``reload`` with no API about). ``driftloop`` replaces the program
+    ``driftloop`` (default: the one beside this Python). Steps run in ``cwd`` (default: the
+    current folder, where relative paths such as ``configs/telco.yaml`` resolve).
+    ``retries`` replays each step's retryStrategy (back-off times ``backoff_scale``); a
+    step's output then ends with its last attempt."""
     state_dir = state_dir.resolve()
     values = default_parameters(template)
     values["data-dir"] = (state_dir / "store").as_uri()
