@@ -16,7 +16,6 @@ processes, the kind script with kubectl), so both run the same steps and the sam
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -71,6 +70,10 @@ class Cluster(Protocol):
     def submit_workflow(self, parameters: Mapping[str, str]) -> None: ...
     def set_down(self, service: str, down: bool) -> None: ...
     def captured_event(self) -> tuple[dict[str, str], bytes] | None: ...
+
+
+def _summary(runs: list[WorkflowView]) -> str:
+    return "; ".join(f"{w.name} {w.phase} {dict(w.exit_codes)}" for w in runs) or "none"
 
 
 @dataclass
@@ -236,30 +239,47 @@ class Scenario:
         new = self.cluster.workflows()[count_before:]
         self.check(f"{name}: nothing retrained",
                    not any(w.ran(s) for w in new for s in RETRAIN_STEPS),
-                   "; ".join(f"{w.name} {dict(w.exit_codes)}" for w in new) or "none")  # fmt: skip
+                   _summary(new))  # fmt: skip
+
+    def _signed_event(self, drift_score: float) -> tuple[dict[str, str], bytes]:
+        """A hand-sent event as ``driftloop event send`` makes it (signed, bearer token)."""
+        from driftloop.events.model import DriftEvent, encode_event
+
+        body = encode_event(DriftEvent(source="manual", drift_score=drift_score))
+        headers = {"Content-Type": "application/json",
+                   SIGNATURE_HEADER: sign_body(body, self.cluster.webhook_secret),
+                   "Authorization": f"Bearer {self.cluster.webhook_token}"}  # fmt: skip
+        return headers, body
 
     def bad_events(self, first: WorkflowView | None) -> None:
-        event = {"event_id": uuid.uuid4().hex, "drift_score": 0.5, "force_retrain": True,
-                 "reference_data_path": "", "current_data_path": ""}  # fmt: skip
-        body = json.dumps(event).encode()
-        signed = {"Content-Type": "application/json",
-                  SIGNATURE_HEADER: sign_body(body, self.cluster.webhook_secret)}  # fmt: skip
+        """Wrong token, forged signature, then a valid hand-sent event (it must retrain:
+        the control that shows the other two could have) and its replay."""
+        headers, body = self._signed_event(0.5)
         count = len(self.cluster.workflows())
-        status = self._send({**signed, "Authorization": "Bearer wrong"}, body)
+        status = self._send({**headers, "Authorization": "Bearer wrong"}, body)
         self.check("wrong bearer token refused", status == 401, f"HTTP {status}")
         self._unchanged("wrong bearer token", count)
-        forged = {**signed, SIGNATURE_HEADER: "sha256=" + "0" * 64,
-                  "Authorization": f"Bearer {self.cluster.webhook_token}"}  # fmt: skip
         count = len(self.cluster.workflows())
-        self._send(forged, body)
+        self._send({**headers, SIGNATURE_HEADER: "sha256=" + "0" * 64}, body)
         self._unchanged("wrong signature", count)
-        captured = self.cluster.captured_event()
-        if captured is None:
-            self.check("replayed event", False, "no accepted event to replay")
-            return
+        forged = self.cluster.workflows()[count:]
+        self.check("wrong signature: the workflow's first step rejects it",
+                   all(next(iter(w.exit_codes.values()), 0) not in (0, None) for w in forged),
+                   _summary(forged))  # fmt: skip
         count = len(self.cluster.workflows())
-        self._send(captured[0], captured[1])
+        before = self.served()["api-0"]
+        self._send(headers, body)
+        self.cluster.wait_workflows_idle(900)
+        valid = self.cluster.workflows()[count:]
+        self.check("a valid hand-sent event (drift_score 0.5) retrains",
+                   any(w.ran("promote") for w in valid),
+                   _summary(valid))  # fmt: skip
+        time.sleep(8)  # the replicas' reload interval
+        self.versions["after hand-sent event"] = self.served()
+        count = len(self.cluster.workflows())
+        self._send(headers, body)
         self._unchanged("replayed event id", count)
+        self.log(f"champion before the hand-sent event: {before}")
 
     def _forced_retrain(self, label: str, service: str) -> None:
         champion = self.served()
