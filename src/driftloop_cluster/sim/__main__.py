@@ -25,6 +25,9 @@ def run(root: Path, work: Path, log=print) -> tuple[SimCluster, Scenario]:  # ty
     try:
         sim.start()
         log(f"cluster up in {time.monotonic() - started:.0f} s")
+        for pod, tail in sim.not_ready.items():
+            lines = [line for line in tail.splitlines() if line.strip()]
+            scenario.check(f"{pod} ready", False, lines[-1] if lines else "no log")
         scenario.cluster = SimAccess(sim)
         scenario.rows = sample_rows(root)
         scenario.run()
