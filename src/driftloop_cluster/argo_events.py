@@ -99,6 +99,17 @@ class _Number(str):
     """A JSON number kept as its literal text (gjson prints integers as written)."""
 
 
+class _Object(dict[str, Any]):
+    """A JSON object as gjson reads it: a key's first value counts; ``pairs`` keeps every
+    member, duplicates included, in order (Go's compaction keeps them all)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        self.pairs = pairs
+        for key, value in pairs:
+            self.setdefault(key, value)
+
+
 def canonical_header_key(key: str) -> str:
     """Go's textproto.CanonicalMIMEHeaderKey: ``x-driftloop-signature`` ->
     ``X-Driftloop-Signature`` (keys with characters outside a token are left as they are)."""
@@ -111,7 +122,7 @@ def event_data(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     """The webhook event's data, as the Sensor sees it; ValueError when the body is not JSON
     (the webhook answers 400 then, nothing is published)."""
     try:
-        parsed = json.loads(body, parse_int=_Number, parse_float=_Number)
+        parsed = json.loads(body, parse_int=_Number, parse_float=_Number, object_pairs_hook=_Object)
     except ValueError as exc:
         raise ValueError(f"webhook body is not JSON: {exc}") from exc
     header: dict[str, list[str]] = {}
@@ -130,7 +141,8 @@ def go_json(value: Any) -> str:
     if isinstance(value, _Number):
         return str(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{go_json(k)}:{go_json(v)}" for k, v in value.items()) + "}"
+        pairs = value.pairs if isinstance(value, _Object) else value.items()
+        return "{" + ",".join(f"{go_json(k)}:{go_json(v)}" for k, v in pairs) + "}"
     if isinstance(value, list):
         return "[" + ",".join(go_json(v) for v in value) + "]"
     text = json.dumps(value, ensure_ascii=False)
