@@ -27,7 +27,8 @@ def run(root: Path, work: Path, log=print) -> tuple[SimCluster, Scenario]:  # ty
         log(f"cluster up in {time.monotonic() - started:.0f} s")
         for pod, tail in sim.not_ready.items():
             lines = [line for line in tail.splitlines() if line.strip()]
-            scenario.check(f"{pod} ready", False, lines[-1] if lines else "no log")
+            errors = [line for line in lines if "Error" in line] or lines or ["no log"]
+            scenario.check(f"{pod} ready", False, errors[-1])
         scenario.cluster = SimAccess(sim)
         scenario.rows = sample_rows(root)
         scenario.run()
