@@ -119,10 +119,10 @@ class KindAccess:
             kubectl("-n", namespace, "rollout", "status", f"deployment/{name}", "--timeout=300s")
 
     def captured_event(self) -> tuple[dict[str, str], bytes] | None:
-        # A replay re-sends what the first retrain received, from its workflow parameters.
+        # A replay re-sends what the first workflow received (its `event` and `signature`
+        # parameters, as the Sensor mapped them).
         for wf in self.workflows():
-            body = next((v for k, v in wf.parameters.items() if "body" in k and v), None)
-            sig = next((v for k, v in wf.parameters.items() if "signature" in k and v), None)
+            body, sig = wf.parameters.get("event"), wf.parameters.get("signature")
             if body and sig:
                 headers = {"Content-Type": "application/json", "X-Driftloop-Signature": sig,
                            "Authorization": f"Bearer {self.webhook_token}"}  # fmt: skip
