@@ -132,6 +132,7 @@ def prepare(
 
     ctx = Context(spec)
     s = ctx.spec if source is None else ctx.spec.with_source(source.resolve())
+    ctx.store.wait_until_writable(ctx.settings.s3.wait_s)  # MinIO may still be starting
     result = prepare_dataset(s, ctx.store)
     c = result.cleaning
     table = Table(
@@ -165,6 +166,7 @@ def train(
     from driftloop.jobs.train import train_models
 
     ctx = Context(spec)
+    ctx.store.wait_until_writable(ctx.settings.s3.wait_s)
     result = train_models(ctx.spec, ctx.store, ctx.tracker, dataset_version, err_console)
     metric = ctx.spec.metric
     table = Table(title=f"candidates on dataset {result.dataset_version} (validation split)")
