@@ -22,7 +22,7 @@ PYTEST_WORKERS ?= 2
 .DEFAULT_GOAL := help
 .PHONY: help install lint format test test-fast run-data-preparation run-model-training run-evaluate \
 	run-fastapi run-detect run-retrain demo bench mlflow-ui clean images images-push \
-	dev-secrets deploy manifests manifests-check
+	dev-secrets deploy manifests manifests-check cluster-sim cluster-sim-test cluster-e2e
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -92,6 +92,15 @@ manifests: install ## Regenerate the Argo WorkflowTemplate YAML from its Hera co
 
 manifests-check: install ## Render, validate and dry-run every manifest (no cluster needed)
 	$(RUN) python -m driftloop_cluster.check
+
+cluster-sim: install ## Run the rendered dev overlay as local processes, drive the loop, print the table
+	$(RUN) python -m driftloop_cluster.sim
+
+cluster-sim-test: install ## The same, as the end-to-end test (pytest -m cluster_sim)
+	$(RUN) pytest -m cluster_sim $(PYTEST_ARGS)
+
+cluster-e2e: install ## The same scenario on a kind cluster (needs docker, kind, kubectl; see docs/deploy.md)
+	deploy/kind/cluster-e2e.sh
 
 mlflow-ui: install ## Open MLflow on the local state folder (http://127.0.0.1:5000)
 	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftloop/mlflow.db --host 127.0.0.1 --port 5000

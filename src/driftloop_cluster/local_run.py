@@ -5,8 +5,10 @@ environment) with the template's parameters substituted, its ``when`` condition 
 on the exit codes of earlier steps and ``continueOn.failed`` honoured. Paths under the
 template's volume mounts (``/work/...``) are mapped into a local state folder, so the steps
 share files as the pods share the workflow volume. What comes from the cluster (Secrets,
-ConfigMaps) is left out: the caller passes the local environment instead. Retries are not
-replayed: a local run shows each step's first answer.
+ConfigMaps) is left out: the caller passes the local environment instead. Retries are
+replayed only when asked (``retries=True``: each step's ``retryStrategy`` limit and
+expression, its back-off scaled by ``backoff_scale``); by default a local run shows each
+step's first answer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,8 @@ class StepRun:
     step failed); None when it ran."""
     output: str = ""
     """Standard output and error, last 4,000 characters."""
+    attempts: int = 1
+    """How many times it ran (retries replayed)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,35 @@ def _evaluate_term(term: str) -> bool:
     raise ValueError(f"cannot evaluate {term!r}")
 
 
+def _duration_s(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", str(text).strip())
+    if not match:
+        raise ValueError(f"cannot read duration {text!r}")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
+    return float(match.group(1)) * scale
+
+
+def retry_delay(strategy: Mapping[str, Any], exit_code: int, attempt: int) -> float | None:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...) of a step that exited with
+    ``exit_code``, or None when its ``retryStrategy`` does not retry it (limit reached,
+    ``expression`` false). Supports the expressions driftloop writes
+    (``asInt(lastRetry.exitCode) <op> <n>``)."""
+    if exit_code == 0 or attempt > int(strategy.get("limit", 0)):
+        return None
+    expression = strategy.get("expression")
+    if expression:
+        condition = re.sub(r"asInt\(lastRetry\.exitCode\)", str(exit_code), expression)
+        if not evaluate_when(condition):
+            return None
+    backoff = strategy.get("backoff") or {}
+    delay = _duration_s(backoff.get("duration", "0")) * float(backoff.get("factor", 1)) ** (
+        attempt - 1
+    )
+    if "cap" in backoff:
+        delay = min(delay, _duration_s(backoff["cap"]))
+    return delay
+
+
 def _map_paths(text: str, mounts: Mapping[str, Path]) -> str:
     for mount, local in mounts.items():
         text = re.sub(rf"(?<![\w/]){re.escape(mount)}(?=/|$)", str(local), text)
@@ -145,11 +179,13 @@ def run_workflow_locally(
     state_dir: Path,
     *,
     parameters: Mapping[str, str] | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | Callable[[str], Mapping[str, str]] | None = None,
     skip: Collection[str] = (),
     driftloop: Sequence[str] | None = None,
     cwd: Path | None = None,
     timeout_s: float = 1800.0,
+    retries: bool = False,
+    backoff_scale: float = 1.0,
 ) -> list[StepRun]:
     """Run the template's steps in order as local processes and report each one.
 
@@ -157,10 +193,12 @@ def run_workflow_locally(
     store in ``state_dir/store``; ``parameters`` override both. Paths under the template's
     volume mounts live in ``state_dir/volumes/<volume>``. ``env`` is added to a copy of this
     process's environment without its DRIFTLOOP_/AWS_/MLflow-server variables, after the
-    template's literal env values. ``skip`` names steps not to run (e.g. ``reload`` with no
-    API about). ``driftloop`` replaces the program ``driftloop`` (default: the one beside
-    this Python). Steps run in ``cwd`` (default: the current folder, where relative paths
-    such as ``configs/telco.yaml`` resolve)."""
+    template's literal env values (a callable: given the step name, its env). ``skip`` names
+    steps not to run (e.g. ``reload`` with no API about). ``driftloop`` replaces the program
+    ``driftloop`` (default: the one beside this Python). Steps run in ``cwd`` (default: the
+    current folder, where relative paths such as ``configs/telco.yaml`` resolve).
+    ``retries`` replays each step's retryStrategy (back-off times ``backoff_scale``); a
+    step's output then ends with its last attempt."""
     state_dir = state_dir.resolve()
     values = default_parameters(template)
     values["data-dir"] = (state_dir / "store").as_uri()
@@ -205,19 +243,29 @@ def run_workflow_locally(
         for item in container.get("env") or []:
             if "value" in item:  # valueFrom (Secrets, fields) exists only in the cluster
                 step_env[item["name"]] = resolve(str(item["value"]))
-        step_env.update(env or {})
-        result = subprocess.run(
-            argv,
-            env=step_env,
-            cwd=cwd or Path.cwd(),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
+        step_env.update((env(step.name) if callable(env) else env) or {})
+        strategy = step.template.get("retryStrategy") if retries else None
+        attempt = 0
+        while True:
+            result = subprocess.run(
+                argv,
+                env=step_env,
+                cwd=cwd or Path.cwd(),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+            attempt += 1
+            delay = retry_delay(strategy, result.returncode, attempt) if strategy else None
+            if delay is None:
+                break
+            time.sleep(delay * backoff_scale)
         exit_codes[step.name] = result.returncode
         output = (result.stdout + result.stderr)[-4000:]
-        runs.append(StepRun(step.name, tuple(argv), result.returncode, output=output))
+        runs.append(
+            StepRun(step.name, tuple(argv), result.returncode, output=output, attempts=attempt)
+        )
         if result.returncode != 0 and not step.continue_on_failed:
             stopped = f"step {step.name} failed (exit {result.returncode})"
     return runs

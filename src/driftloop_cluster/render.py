@@ -49,14 +49,32 @@ def _copy_with_placeholder_secrets(deploy_dir: Path, target: Path) -> None:
         example.with_name(example.name.removesuffix(".example")).write_text(example.read_text())
 
 
-def render_overlay(overlay: Path, deploy_dir: Path = DEPLOY_DIR) -> list[dict[str, Any]]:
-    """The objects an overlay renders to, Secrets filled from the ``.env.example`` files."""
+def _generate_secrets(overlay_copy: Path) -> None:
+    # The overlay's own make-secrets.sh, run in the throwaway copy: fresh random values.
+    script = overlay_copy / "make-secrets.sh"
+    if not script.exists():
+        raise RenderError(f"{overlay_copy.name} has no make-secrets.sh to generate Secrets")
+    for env in (overlay_copy / "secrets").glob("*.env"):
+        env.unlink()  # the placeholder copies: make-secrets.sh keeps existing files
+    result = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RenderError(f"{script.name} failed:\n{result.stderr.strip()}")
+
+
+def render_overlay(
+    overlay: Path, deploy_dir: Path = DEPLOY_DIR, *, generate_secrets: bool = False
+) -> list[dict[str, Any]]:
+    """The objects an overlay renders to, Secrets filled from the ``.env.example`` files, or
+    with ``generate_secrets`` from fresh random values (the overlay's ``make-secrets.sh``
+    run on a temporary copy: nothing is written into ``deploy/``)."""
     overlay = overlay.resolve()
     deploy_dir = deploy_dir.resolve()
     relative = overlay.relative_to(deploy_dir)
     with tempfile.TemporaryDirectory(prefix="driftloop-render-") as tmp:
         copy = Path(tmp) / "deploy"
         _copy_with_placeholder_secrets(deploy_dir, copy)
+        if generate_secrets:
+            _generate_secrets(copy / relative)
         result = subprocess.run(
             [kubectl_path(), "kustomize", str(copy / relative)],
             capture_output=True,

@@ -73,7 +73,7 @@ def test_mlflow_server_on_postgres_with_artifacts_in_minio(
     ][0]
     command = container["command"]
     assert command[:2] == ["mlflow", "server"]
-    assert command[command.index("--backend-store-uri") + 1].startswith("postgresql://")
+    assert command[command.index("--backend-store-uri") + 1].startswith("postgresql+psycopg2://")
     assert command[command.index("--artifacts-destination") + 1].startswith("s3://")
     env = _env(container)
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "false"

@@ -2,7 +2,7 @@
 
 MLServer 1.7.1 pins an older FastAPI than driftloop, so it gets its own Python 3.11 venv
 (from docker/mlserver/requirements.txt, the file the image installs), cached under
-~/.cache/driftloop-mlserver (or $MLSERVER_TEST_CACHE). The model is a driftloop pipeline
+~/.cache/driftloop-venvs (or $CLUSTER_SIM_VENV_CACHE). The model is a driftloop pipeline
 logged with mlflow.sklearn (skops, predict_proba) and registered as driftloop-model@champion
 in a SQLite registry; MLServer starts with the model-settings.json of the rendered manifest,
 unchanged, on 127.0.0.1, and its V2 predictions must equal the pipeline's own.
@@ -10,14 +10,10 @@ unchanged, on 127.0.0.1, and its V2 predictions must equal the pipeline's own.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -33,6 +29,7 @@ from driftloop.config.spec import load_spec
 from driftloop.core.candidates import build_pipeline
 from driftloop.core.prepare import clean_frame, features_and_target
 from driftloop_cluster.render import render_overlay
+from driftloop_cluster.sim.venvs import VenvError, image_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "docker" / "mlserver" / "requirements.txt"
@@ -42,46 +39,14 @@ START_LIMIT_S = 180.0  # a cap on waiting for start-up, not a pass/fail figure
 pytestmark = pytest.mark.e2e
 
 
-def _cache_root() -> Path:
-    configured = os.environ.get("MLSERVER_TEST_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "driftloop-mlserver"
-
-
-def _build_venv(target: Path) -> None:
-    """python3.11 -m venv, then install the image's requirements (uv when present)."""
-    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, capture_output=True)
-    python = target / "bin" / "python"
-    uv = shutil.which("uv")
-    if uv:
-        cmd = [uv, "pip", "install", "--python", str(python), "-r", str(REQUIREMENTS)]
-    else:
-        cmd = [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1500)
-
-
 @pytest.fixture(scope="session")
 def mlserver_venv() -> Path:
-    """A venv with MLServer and the MLflow runtime, built once per requirements file."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
-    root = _cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    venv = root / f"venv-{digest}"
-    done = venv / ".complete"
-    # A venv cannot be moved (its scripts name their interpreter), so it is built in place
-    # under a lock; the marker says it finished.
-    with (root / f"venv-{digest}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
-            return venv
-        shutil.rmtree(venv, ignore_errors=True)
-        try:
-            _build_venv(venv)
-        except (subprocess.SubprocessError, OSError) as err:
-            shutil.rmtree(venv, ignore_errors=True)
-            detail = str(getattr(err, "stderr", "") or "")[-500:]
-            pytest.skip(f"cannot build the MLServer venv ({err}); {detail}")
-        done.write_text(REQUIREMENTS.read_text())
-    return venv
+    """A venv with MLServer and the MLflow runtime, built once per requirements file
+    (driftloop_cluster.sim.venvs: the cluster simulation runs MLServer from the same one)."""
+    try:
+        return image_venv(REQUIREMENTS)
+    except VenvError as err:
+        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="module")
