@@ -33,6 +33,20 @@ READY_PROBE = "health/ready-probe"
 """The key ``wait_until_writable`` writes to probe the store."""
 
 
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write a local file so that no reader ever sees it half-written: a temporary file in
+    the same folder (prefix ``.tmp-``), then a rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class StoreUnavailableError(OSError):
     """The object store could not be reached."""
 
@@ -132,15 +146,7 @@ class ObjectStore:
         path = self._path(key)
         with self._reaching(f"could not write {self.uri(key)}", answers=()):
             if self.is_local:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                    os.replace(tmp, path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+                write_file_atomically(Path(path), data)
             else:
                 self.fs.pipe_file(path, data)
 

@@ -16,8 +16,6 @@ health and attempt count change only under its lock (never held across I/O).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.store import ObjectStore, write_file_atomically
 from driftloop.core.store_health import StoreHealth
 
 log = logging.getLogger("driftloop.serve.spool")
@@ -115,16 +113,7 @@ class SegmentWriter:
         return False
 
     def _spool(self, key: str, data: bytes) -> None:
-        path = self.spool_dir / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file_atomically(self.spool_dir / key, data)
 
     def spooled(self) -> list[Path]:
         """Spooled segment files, oldest key first."""
