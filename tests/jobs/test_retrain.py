@@ -67,7 +67,10 @@ def test_challenger_worse_than_champion_is_not_promoted(trained_env, tmp_path):
     assert out["gate"]["challenger_score"] < out["gate"]["champion_score"]
     assert champion(env) == before
     # the decision is recorded in the store and as MLflow tags on the challenger
-    assert store_of(env).read_json(f"retrains/{out['retrain_id']}.json")["status"] == "rejected"
+    from driftloop.adapters.retrain_records import read_retrains, retrain_keys
+
+    assert read_retrains(store_of(env))[0]["status"] == "rejected"
+    assert retrain_keys(store_of(env))[0].count("/") == 4  # retrains/<yyyy>/<mm>/<dd>/<id>
     client = registry_client(env["DRIFTLOOP_STATE_DIR"])
     tags = client.get_model_version("driftloop-model", out["challenger_version"]).tags
     assert tags["gate_promote"] == "False"

@@ -1,8 +1,9 @@
 """``driftloop detect``: compare a production window with the serving model's reference.
 
-Writes ``reports/<id>/drift.html`` (Evidently) and ``reports/<id>/drift.json`` (driftloop's
+Writes ``reports/<day>/<id>/drift.html`` (Evidently) and ``drift.json`` (driftloop's
 per-feature verdicts, Evidently's, and the retrain decision), and on a retrain decision can
-emit a signed drift event. The in-server monitor runs the same function.
+emit a signed drift event. The in-server monitor runs the same decision (``judge_window``,
+``record_check``, ``emit_for``) in-process, on a reference it prepared once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -24,18 +25,28 @@ from driftloop.adapters.reports import (
     report_uri,
     write_report,
 )
+from driftloop.adapters.retrain_records import read_retrains
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import Tracker
 from driftloop.config.errors import InputError, NotFoundError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.drift_stats import DriftSummary, compute_drift
+from driftloop.core.drift_stats import DriftSummary, PreparedReference, prepare_reference
 from driftloop.core.policy import RetrainDecision, decide_retrain
 from driftloop.events.delivery import emit_event
 from driftloop.events.model import DriftEvent, DriftWindow, Receipt
 
 log = logging.getLogger("driftloop.detect")
+HtmlWhen = Literal["now", "later", "never"]
+"""When a check's Evidently HTML is rendered: with the check, from its kept rows later
+(on demand or in the background), or never (``--no-report``)."""
+STREAM_ROWS = 200_000
+"""Windows larger than this are checked segment by segment (``jobs.large_window``)."""
+_NO_REFERENCE = PreparedReference(0, 1.0, {}, {})
+"""Stands in for a reference that an empty window is never compared with."""
 HISTORY_WINDOWS = 10
+HISTORY_SCAN = 50
+"""Newest reports read to find the earlier windows of the same model version."""
 
 
 @dataclass
@@ -106,7 +117,7 @@ def current_window(
 def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
     """Window verdicts of the newest earlier reports for the same model version, oldest first."""
     verdicts: list[bool] = []
-    for report_id in report_ids(store):
+    for report_id in report_ids(store, HISTORY_SCAN):
         try:
             data = read_report(store, report_id)
         except (NotFoundError, ValueError):
@@ -139,8 +150,6 @@ def last_retrain_time(store: ObjectStore) -> float | None:
     of event records and the ``retrains/`` records. An event that only asks for a retrain
     (emitted, delivered, accepted) is not one: the workflow it starts re-checks drift
     seconds later and must not find itself cooling down."""
-    from driftloop.jobs.status import read_retrains
-
     times = [
         _epoch(step.get("at"))
         for record in read_events(store, limit=20)
@@ -171,30 +180,106 @@ def _write_report(
     spec: DatasetSpec,
     result: DetectResult,
     frames: tuple[pd.DataFrame, pd.DataFrame],
-    report: bool,
+    html: HtmlWhen,
     started: float,
 ) -> None:
-    """drift.json (and with ``report``, Evidently's drift.html) under ``reports/<id>/``."""
+    """drift.json under ``reports/<day>/<id>/``, with Evidently's drift.html (``now``) or
+    the window's rows to render it from later (``later``: on demand, or asynchronously)."""
     assert result.report_id is not None
     payload = result.to_dict()
-    html = None
-    if report:
+    rendered_html = None
+    if html == "now":
         from driftloop.adapters.evidently_report import render_drift_report
 
         reference, current = frames
         rendered = render_drift_report(reference, current, spec.numeric_features,
                                        spec.categorical_features, spec.drift.threshold)  # fmt: skip
-        html = rendered.html
+        rendered_html = rendered.html
         payload["evidently"] = {
             "columns": rendered.evidently_columns,
             "sampling": rendered.json.get("sampling"),
         }
-    else:
+    elif html == "never":
         result.report_uri = None
         payload["report_uri"] = None
     result.seconds = time.perf_counter() - started
     payload["seconds"] = result.seconds
-    write_report(store, result.report_id, payload, html)
+    window = frames[1] if html == "later" else None
+    write_report(store, result.report_id, payload, rendered_html, window)
+
+
+def decide(
+    spec: DatasetSpec, store: ObjectStore, summary: DriftSummary, model_version: str | None
+) -> RetrainDecision:
+    """The retrain decision on one window's verdicts: the policy over the earlier windows of
+    the same model version and the cool-down since the last retrain."""
+    return decide_retrain(spec.drift, summary, recent_history(store, model_version),
+                          last_retrain_time(store), time.time())  # fmt: skip
+
+
+def judge_window(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    reference: PreparedReference,
+    current: pd.DataFrame,
+    versions: tuple[str | None, str | None],
+    started: float,
+) -> DetectResult:
+    """Verdicts and decision for one window (nothing written): what ``detect`` and the
+    in-server monitor both run. ``versions`` is (model version, dataset version)."""
+    model_version, dataset_version = versions
+    window = _window(current)
+    missing = [c for c in spec.features if c not in current.columns] if len(current) else []
+    if missing:
+        raise InputError(f"current data lacks feature columns: {', '.join(missing)}")
+    if current.empty:
+        return DetectResult(None, None, model_version, dataset_version, window, None, None,
+                            "no logged production rows for the serving model yet",
+                            time.perf_counter() - started)  # fmt: skip
+    summary = reference.compare(current)
+    return judged(store, summary, window, versions, decide(spec, store, summary, model_version))
+
+
+def judged(
+    store: ObjectStore,
+    summary: DriftSummary,
+    window: DriftWindow,
+    versions: tuple[str | None, str | None],
+    decision: RetrainDecision,
+) -> DetectResult:
+    """The result of a judged window, with a new report id."""
+    report_id = new_report_id()
+    return DetectResult(report_id, report_uri(store, report_id), versions[0], versions[1],
+                        window, summary, decision, "; ".join(decision.reasons))  # fmt: skip
+
+
+def record_check(
+    store: ObjectStore,
+    spec: DatasetSpec,
+    result: DetectResult,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    html: HtmlWhen,
+    started: float,
+) -> None:
+    """Write a judged window's report and log the verdict (nothing for an empty window)."""
+    if result.report_id is None or result.summary is None or result.decision is None:
+        return
+    _write_report(store, spec, result, frames, html, started)
+    log.info(
+        "drift checked",
+        extra={
+            "report_id": result.report_id,
+            "rows": result.window.rows,
+            "drift_share": round(result.summary.drift_share, 4),
+            "retrain": result.decision.retrain,
+        },
+    )
+
+
+def prepare_for(spec: DatasetSpec, reference: pd.DataFrame) -> PreparedReference:
+    """The spec's features of a reference, prepared for many windows."""
+    return prepare_reference(reference, spec.numeric_features, spec.categorical_features,
+                             spec.drift.threshold)  # fmt: skip
 
 
 def detect_drift(
@@ -206,50 +291,24 @@ def detect_drift(
     reference_data_path: str = "",
     report: bool = True,
 ) -> DetectResult:
-    """Check one window, write the report, decide. Does not emit (see ``emit_for``)."""
+    """Check one window, write the report, decide. Does not emit (see ``emit_for``).
+    Windows over ``STREAM_ROWS`` rows are read segment by segment (no HTML for them)."""
     started = time.perf_counter()
     champion = tracker.alias_version("champion")
-    model_version = champion.version if champion else None
-    dataset_version = champion.dataset_version if champion else None
-    reference = _reference(store, dataset_version, reference_data_path)
+    versions = (champion.version, champion.dataset_version) if champion else (None, None)
+    reference = _reference(store, versions[1], reference_data_path)
+    rows = window_rows or spec.drift.window_rows
+    if rows > STREAM_ROWS and not current_data_path:
+        from driftloop.jobs.large_window import detect_streamed
+
+        return detect_streamed(spec, store, prepare_for(spec, reference), rows, versions, started)
     current = current_window(
-        store,
-        window_rows or spec.drift.window_rows,
-        model_version if not current_data_path else None,
-        current_data_path,
+        store, rows, versions[0] if not current_data_path else None, current_data_path
     )
-    window = _window(current)
-    missing = [c for c in spec.features if c not in current.columns] if len(current) else []
-    if missing:
-        raise InputError(f"current data lacks feature columns: {', '.join(missing)}")
-    if current.empty:
-        return DetectResult(None, None, model_version, dataset_version, window, None, None,
-                            "no logged production rows for the serving model yet",
-                            time.perf_counter() - started)  # fmt: skip
-    summary = compute_drift(
-        reference, current, spec.numeric_features, spec.categorical_features, spec.drift.threshold
-    )
-    decision = decide_retrain(
-        spec.drift,
-        summary,
-        recent_history(store, model_version),
-        last_retrain_time(store),
-        time.time(),
-    )
-    report_id = new_report_id()
-    result = DetectResult(report_id, report_uri(store, report_id), model_version,
-                          dataset_version, window, summary, decision,
-                          "; ".join(decision.reasons))  # fmt: skip
-    _write_report(store, spec, result, (reference, current), report, started)
-    log.info(
-        "drift checked",
-        extra={
-            "report_id": report_id,
-            "rows": len(current),
-            "drift_share": round(summary.drift_share, 4),
-            "retrain": decision.retrain,
-        },
-    )
+    prepared = prepare_for(spec, reference) if len(current) else _NO_REFERENCE
+    result = judge_window(spec, store, prepared, current, versions, started)
+    record_check(store, spec, result, (reference, current), "now" if report else "never",
+                 started)  # fmt: skip
     return result
 
 
