@@ -4,7 +4,8 @@ Each segment of the inference log is summarised on the reference's own bins
 (``WindowSketch.add``); summaries of segments add up (``merge``), and ``summary`` gives the
 same ``DriftSummary`` as ``PreparedReference.compare`` on all rows at once:
 
-* categorical features: value counts, which add exactly: **exact** verdicts and scores;
+* categorical features: value counts, which add exactly: **exact** verdicts and scores
+  (rare levels pooled afterwards in the calibrated mode, as the exact statistics do);
 * missing shares, row counts, unseen-category shares: counts, **exact**;
 * numeric features with at most 5 distinct values (both sides, Evidently's rule): value
   counts, **exact**;
@@ -196,9 +197,10 @@ class WindowSketch:
             counts = pd.concat([ref.counts, self.categorical[name]], axis=1, sort=False).fillna(0)
             ref_counts, cur_counts = (counts.iloc[:, i].to_numpy(np.float64) for i in (0, 1))
             results.append(
-                categorical_verdict(name, ref_counts, cur_counts, (ref.rows, self.rows), threshold)
-            )
-        return summarise(results, self.reference.rows, self.rows, threshold)
+                categorical_verdict(name, ref_counts, cur_counts, (ref.rows, self.rows),
+                                    self.reference)
+            )  # fmt: skip
+        return summarise(results, self.reference.rows, self.rows, threshold, self.reference.mode)
 
     def _numeric(self, name: str) -> FeatureDrift:
         ref, bins, counts = self.reference.numeric[name], self.bins[name], self.numeric[name]
@@ -214,7 +216,7 @@ class WindowSketch:
                 score = jensen_shannon(ref_counts, cur_counts)
             else:
                 score = sketch_wasserstein(bins, counts, ref.norm)
-        return verdict(name, "numeric", method, score, threshold,
+        return verdict(name, "numeric", method, score, threshold, self.reference.own(name),
                        missing_ref=ref.missing_share, missing_cur=counts.missing / self.rows,
                        unseen=0.0)  # fmt: skip
 

@@ -19,12 +19,17 @@ The definitions follow Evidently's source (``evidently.legacy.calculations.statt
 On top of Evidently's distance, two signals Evidently does not report also count as drift: the
 missing share moving by at least the threshold (absolute), and at least a threshold's share of
 the current non-missing values being categories the reference never had.
+
+That is the ``threshold`` mode. In the ``calibrated`` mode (``compute_drift(calibrated=...)``,
+thresholds from :mod:`driftloop.core.null_thresholds`) each feature's distance is compared
+with its own threshold, and categories with few reference rows are pooled into one bucket on
+both sides first (``pool_rare``); the missing and unseen signals keep the fixed threshold.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -45,6 +50,7 @@ MIN_NORM = 0.001
 SIGNAL_DISTRIBUTION = "distribution"
 SIGNAL_MISSING = "missing"
 SIGNAL_NEW_CATEGORY = "new_category"
+Mode = Literal["threshold", "calibrated"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class FeatureDrift:
     missing_share_cur: float
     unseen_share: float
     signals: tuple[str, ...]
+    mode: Mode = "threshold"
+    """Which threshold decided ``distribution_drifted``: the fixed one or a calibrated one."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -87,6 +95,10 @@ class DriftSummary:
     drifted_features: tuple[str, ...]
     drift_share: float
     max_score: float
+    mode: Mode = "threshold"
+    prediction: FeatureDrift | None = None
+    """The model's output (probability or value) against its output on the reference; not
+    counted in ``drift_share``."""
 
     def feature(self, name: str) -> FeatureDrift:
         """The verdict for one feature (KeyError if it was not checked)."""
@@ -105,6 +117,8 @@ class DriftSummary:
             "drifted_features": list(self.drifted_features),
             "drift_share": self.drift_share,
             "max_score": self.max_score,
+            "mode": self.mode,
+            "prediction": self.prediction.to_dict() if self.prediction else None,
         }
 
 
@@ -114,13 +128,22 @@ def compute_drift(
     numeric: Sequence[str],
     categorical: Sequence[str],
     threshold: float,
+    calibrated: Mapping[str, tuple[str, float]] | None = None,
+    min_category_rows: int = 1,
 ) -> DriftSummary:
     """Compare ``current`` with ``reference`` feature by feature (numeric first, then categorical).
+
+    ``calibrated`` (calibrated mode) maps features to (method, threshold): a feature whose
+    method matches decides by its own threshold, any other by ``threshold``; categories with
+    fewer than ``min_category_rows`` reference rows are pooled first.
 
     Raises ValueError when a column is missing from either frame, a column is listed as both
     kinds, a numeric column holds non-numbers, or either frame has no rows.
     """
-    return prepare_reference(reference, numeric, categorical, threshold).compare(current)
+    prepared = prepare_reference(
+        reference, numeric, categorical, threshold, calibrated, min_category_rows
+    )
+    return prepared.compare(current)
 
 
 @dataclass(frozen=True)
@@ -150,6 +173,17 @@ class PreparedReference:
     threshold: float
     numeric: dict[str, NumericReference]
     categorical: dict[str, CategoricalReference]
+    calibrated: dict[str, tuple[str, float]] | None = None
+    min_category_rows: int = 1
+    """Categories under this many reference rows are pooled (calibrated mode only)."""
+
+    def own(self, name: str) -> tuple[str, float] | None:
+        """A feature's calibrated (method, threshold), if it has one."""
+        return None if self.calibrated is None else self.calibrated.get(name)
+
+    @property
+    def mode(self) -> Mode:
+        return "calibrated" if self.calibrated is not None else "threshold"
 
     def compare(self, current: pd.DataFrame) -> DriftSummary:
         """Drift verdicts of one window; ValueError as ``compute_drift``."""
@@ -157,14 +191,19 @@ class PreparedReference:
         results: list[FeatureDrift] = []
         for name, ref in self.numeric.items():
             cur = _as_float(current[name], name, "current")
-            results.append(_numeric_drift(name, ref, cur, self.threshold))
+            results.append(_numeric_drift(name, ref, cur, self.threshold, self.own(name)))
         for name, cat in self.categorical.items():
-            results.append(_categorical_drift(name, cat, current[name], self.threshold))
-        return summarise(results, self.rows, len(current), self.threshold)
+            results.append(_categorical_drift(name, cat, current[name], self))
+        return summarise(results, self.rows, len(current), self.threshold, self.mode)
 
 
 def prepare_reference(
-    reference: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], threshold: float
+    reference: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    threshold: float,
+    calibrated: Mapping[str, tuple[str, float]] | None = None,
+    min_category_rows: int = 1,
 ) -> PreparedReference:
     """Sort and count the reference once (ValueError on bad columns, as ``compute_drift``)."""
     numeric, categorical = list(numeric), list(categorical)
@@ -188,11 +227,19 @@ def prepare_reference(
         )
         for name in categorical
     }
-    return PreparedReference(len(reference), threshold, prepared_numeric, prepared_categorical)
+    return PreparedReference(
+        len(reference), threshold, prepared_numeric, prepared_categorical,
+        None if calibrated is None else dict(calibrated),
+        min_category_rows if calibrated is not None else 1,
+    )  # fmt: skip
 
 
 def summarise(
-    results: Sequence[FeatureDrift], rows_reference: int, rows_current: int, threshold: float
+    results: Sequence[FeatureDrift],
+    rows_reference: int,
+    rows_current: int,
+    threshold: float,
+    mode: Mode = "threshold",
 ) -> DriftSummary:
     """The window's summary from its per-feature verdicts."""
     drifted = tuple(f.feature for f in results if f.drifted)
@@ -205,6 +252,7 @@ def summarise(
         drifted_features=drifted,
         drift_share=len(drifted) / len(results) if results else 0.0,
         max_score=max(scores) if scores else 0.0,
+        mode=mode,
     )
 
 
@@ -216,6 +264,23 @@ def wasserstein_normed(reference: np.ndarray, current: np.ndarray) -> float:
     """
     merged, from_ref = _merge_sorted(np.sort(reference), np.sort(current))
     return _wasserstein_sorted(merged, from_ref, len(reference), len(current)) / _norm(reference)
+
+
+def pool_rare(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, min_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts with every level under ``min_rows`` reference rows pooled into one last bucket.
+
+    Levels with no reference rows (new in the window) fall in the bucket too. Unchanged when
+    no level is rare.
+    """
+    rare = ref_counts < min_rows
+    if not rare.any():
+        return ref_counts, cur_counts
+    keep = ~rare
+    ref = np.r_[ref_counts[keep], ref_counts[rare].sum()]
+    cur = np.r_[cur_counts[keep], cur_counts[rare].sum()]
+    return ref, cur
 
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
@@ -273,7 +338,11 @@ def _wasserstein_sorted(merged: np.ndarray, from_ref: np.ndarray, n_ref: int, n_
 
 
 def _numeric_drift(
-    name: str, ref: NumericReference, cur: np.ndarray, threshold: float
+    name: str,
+    ref: NumericReference,
+    cur: np.ndarray,
+    threshold: float,
+    own: tuple[str, float] | None = None,
 ) -> FeatureDrift:
     cur_ok = np.isfinite(cur)
     ref_vals, cur_vals = ref.sorted_values, np.sort(cur[cur_ok])
@@ -294,12 +363,13 @@ def _numeric_drift(
         else:
             w1 = _wasserstein_sorted(merged, from_ref, len(ref_vals), len(cur_vals))
             score = w1 / ref.norm
-    return verdict(name, "numeric", method, score, threshold, missing_ref=ref.missing_share,
-                    missing_cur=1.0 - cur_ok.mean(), unseen=0.0)  # fmt: skip
+    return verdict(name, "numeric", method, score, threshold, own,
+                   missing_ref=ref.missing_share, missing_cur=1.0 - cur_ok.mean(),
+                   unseen=0.0)  # fmt: skip
 
 
 def _categorical_drift(
-    name: str, ref: CategoricalReference, cur: pd.Series, threshold: float
+    name: str, ref: CategoricalReference, cur: pd.Series, prepared: PreparedReference
 ) -> FeatureDrift:
     # Hash counts per side, then align on the (few) keys: far cheaper than factorising both.
     counts = pd.concat(
@@ -310,7 +380,7 @@ def _categorical_drift(
         counts.iloc[:, 0].to_numpy(dtype=np.float64),
         counts.iloc[:, 1].to_numpy(dtype=np.float64),
         (ref.rows, len(cur)),
-        threshold,
+        prepared,
     )
 
 
@@ -319,20 +389,21 @@ def categorical_verdict(
     ref_counts: np.ndarray,
     cur_counts: np.ndarray,
     rows: tuple[int, int],
-    threshold: float,
+    prepared: PreparedReference,
 ) -> FeatureDrift:
     """A categorical feature's verdict from value counts aligned on the same keys and the
     row counts (reference, current) including missing values."""
+    threshold = prepared.threshold
     n_ref_ok, n_cur_ok = int(ref_counts.sum()), int(cur_counts.sum())
     score: float | None = None
     unseen = 0.0
     if n_ref_ok and n_cur_ok:
-        score = jensen_shannon(ref_counts, cur_counts)
+        score = jensen_shannon(*pool_rare(ref_counts, cur_counts, prepared.min_category_rows))
     if n_cur_ok:
         # With no reference values at all every category is "unseen"; the missing-share
         # signal already reports that case, so do not count it twice.
         unseen = float(cur_counts[ref_counts == 0].sum()) / n_cur_ok if n_ref_ok else 0.0
-    return verdict(name, "categorical", JENSEN_SHANNON, score, threshold,
+    return verdict(name, "categorical", JENSEN_SHANNON, score, threshold, prepared.own(name),
                     missing_ref=1.0 - n_ref_ok / rows[0], missing_cur=1.0 - n_cur_ok / rows[1],
                     unseen=unseen)  # fmt: skip
 
@@ -343,13 +414,18 @@ def verdict(
     method: Method,
     score: float | None,
     threshold: float,
+    own: tuple[str, float] | None,
     *,
     missing_ref: float,
     missing_cur: float,
     unseen: float,
 ) -> FeatureDrift:
     signals: list[str] = []
-    distribution_drifted = score is not None and score >= threshold
+    mode: Mode = "threshold"
+    cut = threshold
+    if own is not None and own[0] == method:
+        mode, cut = "calibrated", own[1]
+    distribution_drifted = score is not None and score >= cut
     if distribution_drifted:
         signals.append(SIGNAL_DISTRIBUTION)
     if abs(missing_cur - missing_ref) >= threshold:
@@ -361,11 +437,12 @@ def verdict(
         kind=kind,
         method=method,
         score=score,
-        threshold=threshold,
+        threshold=cut,
         drifted=bool(signals),
         distribution_drifted=distribution_drifted,
         missing_share_ref=float(missing_ref),
         missing_share_cur=float(missing_cur),
         unseen_share=float(unseen),
         signals=tuple(signals),
+        mode=mode,
     )

@@ -1,8 +1,9 @@
 """``driftloop detect``: compare a production window with the serving model's reference.
 
 Writes ``reports/<day>/<id>/drift.html`` (Evidently) and ``drift.json`` (driftloop's
-per-feature verdicts, Evidently's, and the retrain decision), and on a retrain decision can
-emit a signed drift event. The in-server monitor runs the same decision (``judge_window``,
+per-feature verdicts, Evidently's, the other signals — prediction drift, realised performance
+on labelled rows — and the retrain decision), and on a retrain decision can emit a signed
+drift event. The in-server monitor runs the same decision (``judge_window``,
 ``record_check``, ``emit_for``) in-process, on a reference it prepared once.
 """
 
@@ -10,31 +11,36 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
 
 from driftloop.adapters.datasets import open_dataset, read_frame_at
-from driftloop.adapters.event_records import read_events
 from driftloop.adapters.reports import (
     new_report_id,
-    read_report,
-    report_ids,
     report_uri,
     write_report,
 )
-from driftloop.adapters.retrain_records import read_retrains
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import Tracker
-from driftloop.config.errors import InputError, NotFoundError
+from driftloop.adapters.tracking import ModelVersionInfo, Tracker
+from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_stats import DriftSummary, PreparedReference, prepare_reference
-from driftloop.core.policy import RetrainDecision, decide_retrain
+from driftloop.core.null_thresholds import NullThreshold
+from driftloop.core.performance import PerformanceCheck
+from driftloop.core.policy import RetrainDecision, SignalVerdict, decide_retrain
 from driftloop.events.delivery import emit_event
 from driftloop.events.model import DriftEvent, DriftWindow, Receipt
+from driftloop.jobs.detect_history import last_retrain_time, recent_history
+from driftloop.jobs.detect_signals import (
+    as_calibration,
+    calibrated_thresholds,
+    check_performance,
+    prediction_drift,
+)
 
 log = logging.getLogger("driftloop.detect")
 HtmlWhen = Literal["now", "later", "never"]
@@ -44,9 +50,6 @@ STREAM_ROWS = 200_000
 """Windows larger than this are checked segment by segment (``jobs.large_window``)."""
 _NO_REFERENCE = PreparedReference(0, 1.0, {}, {})
 """Stands in for a reference that an empty window is never compared with."""
-HISTORY_WINDOWS = 10
-HISTORY_SCAN = 50
-"""Newest reports read to find the earlier windows of the same model version."""
 
 
 @dataclass
@@ -63,6 +66,9 @@ class DetectResult:
     reason: str
     seconds: float = 0.0
     event: Receipt | None = None
+    performance: PerformanceCheck | None = None
+    thresholds: dict[str, NullThreshold] = field(default_factory=dict)
+    """Calibrated per-feature thresholds (calibrated mode)."""
 
     @property
     def retrain(self) -> bool:
@@ -80,6 +86,11 @@ class DetectResult:
             "summary": self.summary.to_dict() if self.summary else None,
             "decision": self.decision.to_dict() if self.decision else None,
             "reason": self.reason,
+            "performance": self.performance.to_dict() if self.performance else None,
+            "calibration": {
+                "mode": self.summary.mode if self.summary else None,
+                "thresholds": {k: v.to_dict() for k, v in self.thresholds.items()},
+            },
             "seconds": self.seconds,
             "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "event": None
@@ -114,57 +125,6 @@ def current_window(
     return logged.tail(window_rows).reset_index(drop=True)
 
 
-def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
-    """Window verdicts of the newest earlier reports for the same model version, oldest first."""
-    verdicts: list[bool] = []
-    for report_id in report_ids(store, HISTORY_SCAN):
-        try:
-            data = read_report(store, report_id)
-        except (NotFoundError, ValueError):
-            continue  # deleted or half-written meanwhile
-        if data.get("model_version") != model_version or not data.get("decision"):
-            continue
-        verdicts.append(bool(data["decision"]["window_drifted"]))
-        if len(verdicts) >= HISTORY_WINDOWS:
-            break
-    return list(reversed(verdicts))
-
-
-RETRAIN_STATUSES = frozenset(
-    {"retrain-started", "retrain-running", "retrain-trained", "retrain-promoted",
-     "retrain-rejected", "retrain-failed"}
-)  # fmt: skip
-"""Event-record steps that mean a retrain started or finished (not "retrain-skipped")."""
-
-
-def _epoch(stamp: object) -> float | None:
-    try:
-        moment = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def last_retrain_time(store: ObjectStore) -> float | None:
-    """When the newest retrain started or finished (epoch seconds), from the retrain steps
-    of event records and the ``retrains/`` records. An event that only asks for a retrain
-    (emitted, delivered, accepted) is not one: the workflow it starts re-checks drift
-    seconds later and must not find itself cooling down."""
-    times = [
-        _epoch(step.get("at"))
-        for record in read_events(store, limit=20)
-        for step in record.get("history") or []
-        if step.get("what") in RETRAIN_STATUSES
-    ]
-    times += [
-        _epoch(record["finished_at"])
-        for record in read_retrains(store)
-        if record.get("status") != "skipped" and record.get("finished_at")
-    ]
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
-
-
 def _reference(
     store: ObjectStore, dataset_version: str | None, reference_data_path: str
 ) -> pd.DataFrame:
@@ -189,11 +149,11 @@ def _write_report(
     payload = result.to_dict()
     rendered_html = None
     if html == "now":
-        from driftloop.adapters.evidently_report import render_drift_report
+        mode = result.summary.mode if result.summary else spec.drift.mode
+        from driftloop.jobs.report_html import render_evidently
 
-        reference, current = frames
-        rendered = render_drift_report(reference, current, spec.numeric_features,
-                                       spec.categorical_features, spec.drift.threshold)  # fmt: skip
+        cuts = {k: v.threshold for k, v in result.thresholds.items()}
+        rendered = render_evidently(spec, frames, mode, cuts)
         rendered_html = rendered.html
         payload["evidently"] = {
             "columns": rendered.evidently_columns,
@@ -208,26 +168,67 @@ def _write_report(
     write_report(store, result.report_id, payload, rendered_html, window)
 
 
-def decide(
-    spec: DatasetSpec, store: ObjectStore, summary: DriftSummary, model_version: str | None
-) -> RetrainDecision:
-    """The retrain decision on one window's verdicts: the policy over the earlier windows of
-    the same model version and the cool-down since the last retrain."""
-    return decide_retrain(spec.drift, summary, recent_history(store, model_version),
-                          last_retrain_time(store), time.time())  # fmt: skip
+def _thresholds(
+    spec: DatasetSpec, store: ObjectStore, reference: pd.DataFrame, window_rows: int
+) -> dict[str, NullThreshold] | None:
+    """Calibrated per-feature thresholds at this window's size (None in threshold mode)."""
+    if spec.drift.mode != "calibrated":
+        return None
+    return calibrated_thresholds(store, spec.drift, reference, spec.numeric_features,
+                                 spec.categorical_features, window_rows)  # fmt: skip
+
+
+def _other_signals(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    tracker: Tracker,
+    champion: ModelVersionInfo | None,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    summary: DriftSummary,
+    from_file: bool,
+) -> tuple[DriftSummary, list[SignalVerdict], PerformanceCheck | None]:
+    """Prediction drift and realised performance beside the feature verdicts (both need the
+    serving model; performance needs the inference log, not a ``--current-data-path`` file)."""
+    signals: list[SignalVerdict] = []
+    if champion is None:
+        return summary, signals, None
+    moved = prediction_drift(spec, store, tracker, champion, *frames)
+    if moved is not None:
+        summary = replace(summary, prediction=moved.drift)
+        signals.append(moved.verdict)
+    performance = None if from_file else check_performance(spec, store, champion)
+    if performance is not None:
+        signals.append(performance.verdict(spec.drift.performance))
+    return summary, signals, performance
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Who a window is judged for: the model version that served it (None: a file checked
+    without a champion) and the champion now (a newer one supersedes the decision)."""
+
+    model: ModelVersionInfo | None
+    champion_now: str | None
+    from_file: bool = False
+
+    @property
+    def versions(self) -> tuple[str | None, str | None]:
+        m = self.model
+        return (m.version, m.dataset_version) if m is not None else (None, None)
 
 
 def judge_window(
     spec: DatasetSpec,
     store: ObjectStore,
-    reference: PreparedReference,
+    tracker: Tracker,
+    reference: tuple[pd.DataFrame, PreparedReference],
     current: pd.DataFrame,
-    versions: tuple[str | None, str | None],
+    serving: Serving,
     started: float,
 ) -> DetectResult:
     """Verdicts and decision for one window (nothing written): what ``detect`` and the
-    in-server monitor both run. ``versions`` is (model version, dataset version)."""
-    model_version, dataset_version = versions
+    in-server monitor both run. ``reference`` is the frame and its prepared statistics."""
+    model_version, dataset_version = serving.versions
     window = _window(current)
     missing = [c for c in spec.features if c not in current.columns] if len(current) else []
     if missing:
@@ -236,8 +237,41 @@ def judge_window(
         return DetectResult(None, None, model_version, dataset_version, window, None, None,
                             "no logged production rows for the serving model yet",
                             time.perf_counter() - started)  # fmt: skip
-    summary = reference.compare(current)
-    return judged(store, summary, window, versions, decide(spec, store, summary, model_version))
+    frame, prepared = reference
+    thresholds = _thresholds(spec, store, frame, len(current))
+    if thresholds is not None:
+        prepared = replace(prepared, calibrated=as_calibration(thresholds),
+                           min_category_rows=spec.drift.min_category_rows)  # fmt: skip
+    summary = prepared.compare(current)
+    summary, signals, performance = _other_signals(
+        spec, store, tracker, serving.model, (frame, current), summary, serving.from_file
+    )
+    decision = decide(spec, store, summary, serving, signals)
+    result = judged(store, summary, window, serving.versions, decision)
+    result.performance, result.thresholds = performance, thresholds or {}
+    return result
+
+
+def decide(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    summary: DriftSummary,
+    serving: Serving,
+    signals: list[SignalVerdict] | None = None,
+) -> RetrainDecision:
+    """The retrain decision on one window: the policy over the earlier windows of the same
+    model version, the cool-down since the last retrain and the other signals."""
+    model_version = serving.versions[0]
+    return decide_retrain(
+        spec.drift,
+        summary,
+        recent_history(store, model_version),
+        last_retrain_time(store),
+        time.time(),
+        signals=signals or [],
+        served_version=model_version if not serving.from_file else None,
+        champion_version=serving.champion_now,
+    )
 
 
 def judged(
@@ -265,13 +299,16 @@ def record_check(
     if result.report_id is None or result.summary is None or result.decision is None:
         return
     _write_report(store, spec, result, frames, html, started)
+    decision = result.decision
     log.info(
         "drift checked",
         extra={
             "report_id": result.report_id,
             "rows": result.window.rows,
             "drift_share": round(result.summary.drift_share, 4),
-            "retrain": result.decision.retrain,
+            "fired": list(decision.fired),
+            "superseded": decision.superseded,
+            "retrain": decision.retrain,
         },
     )
 
@@ -295,18 +332,21 @@ def detect_drift(
     Windows over ``STREAM_ROWS`` rows are read segment by segment (no HTML for them)."""
     started = time.perf_counter()
     champion = tracker.alias_version("champion")
+    from_file = bool(current_data_path)
     versions = (champion.version, champion.dataset_version) if champion else (None, None)
     reference = _reference(store, versions[1], reference_data_path)
     rows = window_rows or spec.drift.window_rows
-    if rows > STREAM_ROWS and not current_data_path:
+    if rows > STREAM_ROWS and not from_file:
         from driftloop.jobs.large_window import detect_streamed
 
-        return detect_streamed(spec, store, prepare_for(spec, reference), rows, versions, started)
-    current = current_window(
-        store, rows, versions[0] if not current_data_path else None, current_data_path
-    )
+        serving = Serving(champion, versions[0])
+        return detect_streamed(spec, store, prepare_for(spec, reference), rows, serving, started)
+    current = current_window(store, rows, versions[0] if not from_file else None,
+                             current_data_path)  # fmt: skip
     prepared = prepare_for(spec, reference) if len(current) else _NO_REFERENCE
-    result = judge_window(spec, store, prepared, current, versions, started)
+    now_champion = tracker.alias_version("champion") if len(current) else champion
+    serving = Serving(champion, now_champion.version if now_champion else None, from_file)
+    result = judge_window(spec, store, tracker, (reference, prepared), current, serving, started)
     record_check(store, spec, result, (reference, current), "now" if report else "never",
                  started)  # fmt: skip
     return result

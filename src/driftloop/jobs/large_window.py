@@ -23,7 +23,7 @@ from driftloop.core.drift_stats import PreparedReference
 from driftloop.events.model import DriftWindow
 
 if TYPE_CHECKING:
-    from driftloop.jobs.detect import DetectResult
+    from driftloop.jobs.detect import DetectResult, Serving
 
 BATCH_SEGMENTS = 64
 """Segments read (in parallel) and counted together."""
@@ -77,19 +77,21 @@ def detect_streamed(
     store: ObjectStore,
     reference: PreparedReference,
     window_rows: int,
-    versions: tuple[str | None, str | None],
+    serving: Serving,
     started: float,
 ) -> DetectResult:
-    """``detect`` on a streamed window: the same decision and report as a small one."""
+    """``detect`` on a streamed window: the same feature verdicts and decision as a small
+    one (the prediction and performance signals need the rows: not computed here)."""
     from driftloop.jobs.detect import DetectResult, decide, judged, record_check
 
+    versions = serving.versions
     sketch, window = stream_window(store, reference, window_rows, versions[0])
     if window.rows == 0:
         return DetectResult(None, None, versions[0], versions[1], window, None, None,
                             "no logged production rows for the serving model yet",
                             time.perf_counter() - started)  # fmt: skip
     summary = sketch.summary()
-    result = judged(store, summary, window, versions, decide(spec, store, summary, versions[0]))
+    result = judged(store, summary, window, versions, decide(spec, store, summary, serving))
     empty = pd.DataFrame()
     record_check(store, spec, result, (empty, empty), "never", started)
     return result

@@ -5,6 +5,8 @@ The in-server monitor does this in the background for drifted windows; ``GET
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from driftloop.adapters.datasets import open_dataset
@@ -14,20 +16,40 @@ from driftloop.config.errors import NotFoundError
 from driftloop.config.spec import DatasetSpec
 
 
+def render_evidently(
+    spec: DatasetSpec,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    mode: str,
+    thresholds: dict[str, float],
+) -> Any:
+    """Evidently's report on (reference, current) with driftloop's methods and thresholds,
+    noting the mode the verdicts were decided in."""
+    from driftloop.adapters.evidently_report import render_drift_report
+
+    note = (f"driftloop decided in {mode} mode: "
+            + (f"per-feature thresholds holding alpha={spec.drift.alpha:g} at this window "
+               f"size, effect floor {spec.drift.min_effect:g}" if mode == "calibrated"
+               else f"one fixed threshold {spec.drift.threshold:g}"))  # fmt: skip
+    return render_drift_report(*frames, spec.numeric_features, spec.categorical_features,
+                               spec.drift.threshold, thresholds=thresholds, note=note)  # fmt: skip
+
+
 def render_html(
     store: ObjectStore,
     spec: DatasetSpec,
     report_id: str,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    summary: dict[str, Any],
 ) -> bytes:
-    """Render a report's HTML from its frames and store it."""
-    from driftloop.adapters.evidently_report import render_drift_report
-
-    rendered = render_drift_report(reference, current, spec.numeric_features,
-                                   spec.categorical_features, spec.drift.threshold)  # fmt: skip
+    """Render a report's HTML from its frames and its summary (mode, thresholds); store it."""
+    calibration = summary.get("calibration") or {}
+    thresholds = {
+        k: float(v["threshold"]) for k, v in (calibration.get("thresholds") or {}).items()
+    }
+    mode = str(calibration.get("mode") or spec.drift.mode)
+    rendered = render_evidently(spec, frames, mode, thresholds)
     write_report_html(store, report_id, rendered.html)
-    return rendered.html
+    return bytes(rendered.html)
 
 
 def render_stored(store: ObjectStore, spec: DatasetSpec, report_id: str) -> bytes:
@@ -39,4 +61,4 @@ def render_stored(store: ObjectStore, spec: DatasetSpec, report_id: str) -> byte
         raise NotFoundError(f"report {report_id} names no dataset version")
     current = read_report_window(store, report_id)
     reference = open_dataset(store, str(dataset_version)).frame("reference")
-    return render_html(store, spec, report_id, reference, current)
+    return render_html(store, spec, report_id, (reference, current), summary)

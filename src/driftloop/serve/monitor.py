@@ -174,7 +174,13 @@ class DriftMonitor:
 
     def run_once(self) -> dict[str, Any]:
         """Check the rows logged since the previous check, in this process."""
-        from driftloop.jobs.detect import current_window, emit_for, judge_window, record_check
+        from driftloop.jobs.detect import (
+            Serving,
+            current_window,
+            emit_for,
+            judge_window,
+            record_check,
+        )
 
         started = time.perf_counter()
         model = self.holder.current if self.holder is not None else None
@@ -186,15 +192,16 @@ class DriftMonitor:
         backlog = upto - since
         rows = min(max(self.spec.drift.window_rows, backlog), MAX_WINDOW_ROWS)
         current = current_window(self.store, rows, reference.version)
-        versions = (reference.version, reference.dataset_version)
-        result = judge_window(self.spec, self.store, reference.prepared, current, versions,
+        serving = Serving(model.info, getattr(self.holder, "champion_version", None))
+        result = judge_window(self.spec, self.store, self.tracker,
+                              (reference.frame, reference.prepared), current, serving,
                               started)  # fmt: skip
         record_check(self.store, self.spec, result, (reference.frame, current), "later", started)
         emit_for(result, self.settings, self.store, source="monitor")
         self._count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
         summary = result.to_dict()
         if result.report_id and result.decision is not None and result.decision.window_drifted:
-            self._html.submit(self._render, result.report_id, reference.frame, current)
+            self._html.submit(self._render, result.report_id, reference.frame, current, summary)
         self._record(summary)
         return summary
 
@@ -227,11 +234,17 @@ class DriftMonitor:
             if not skipped and windows > 1:
                 self.gauges.windows.labels(outcome="coalesced").inc(windows - 1)
 
-    def _render(self, report_id: str, reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    def _render(
+        self,
+        report_id: str,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        summary: dict[str, Any],
+    ) -> None:
         from driftloop.jobs.report_html import render_html
 
         try:
-            render_html(self.store, self.spec, report_id, reference, current)
+            render_html(self.store, self.spec, report_id, (reference, current), summary)
         except Exception:  # the HTML is optional: GET /reports/{id} renders it again
             log.exception("drift report HTML failed", extra={"report_id": report_id})
 
