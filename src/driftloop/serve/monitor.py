@@ -187,8 +187,7 @@ class DriftMonitor:
         if model is None:
             raise RuntimeError("no model is serving: nothing to check against")
         reference = self._reference_for(model)
-        with self._lock:
-            upto, since = self.coverage.rows_logged, self.coverage.rows_covered
+        upto, since = self.backlog()
         backlog = upto - since
         rows = min(max(self.spec.drift.window_rows, backlog), MAX_WINDOW_ROWS)
         current = current_window(self.store, rows, reference.version)
@@ -198,7 +197,7 @@ class DriftMonitor:
                               started)  # fmt: skip
         record_check(self.store, self.spec, result, (reference.frame, current), "later", started)
         emit_for(result, self.settings, self.store, source="monitor")
-        self._count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
+        self.count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
         summary = result.to_dict()
         if result.report_id and result.decision is not None and result.decision.window_drifted:
             self._html.submit(self._render, result.report_id, reference.frame, current, summary)
@@ -219,7 +218,15 @@ class DriftMonitor:
                                      prepare_for(self.spec, frame))  # fmt: skip
         return self._reference
 
-    def _count_covered(self, upto: int, since: int, skipped: bool) -> None:
+    def backlog(self) -> tuple[int, int]:
+        """(rows logged so far, rows the previous checks covered): a check covers the rows
+        in between."""
+        with self._lock:
+            return self.coverage.rows_logged, self.coverage.rows_covered
+
+    def count_covered(self, upto: int, since: int, skipped: bool) -> None:
+        """Count the due windows a check of the rows logged from ``since`` to ``upto``
+        covered (or skipped): more than one is a coalesced check."""
         every = self.every_rows
         windows = upto // every - since // every if every > 0 else 0
         with self._lock:
