@@ -62,8 +62,8 @@ def write_history(store: ObjectStore, days: int, per_day: int) -> None:
             store.write_json(f"events/{event_id}.json",
                              {"event_id": event_id, "updated_at": moment.isoformat()})  # fmt: skip
             index_event(store, event_id, moment)
-            store.write_json(retrain_key(event_id, moment),
-                             {"retrain_id": event_id, "finished_at": moment.isoformat()})  # fmt: skip
+            result = {"retrain_id": event_id, "finished_at": moment.isoformat()}
+            store.write_json(retrain_key(event_id, moment), result)
             frame = pd.DataFrame({"request_id": [f"{d}-{n}-{i}" for i in range(10)],
                                   "ts": [moment + timedelta(seconds=i) for i in range(10)],
                                   "model_version": "1", "x": 1.0})  # fmt: skip
