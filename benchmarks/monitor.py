@@ -8,7 +8,8 @@ Prints three figures (not asserted on):
    each check (the report JSON, the decision's history reads and the event are included).
 2. **Serving throughput with the monitor on vs off** (target >= 95%): ``driftloop serve``
    loaded with wrk (``benchmarks/wrk/post_json.lua``, as ``benchmarks/serve.py``), monitor
-   every 1,000 rows with no minimum interval vs monitor off, interleaved rounds, best of each.
+   every 1,000 rows (minimum interval ``--min-interval``, the default 30 s; 0 for
+   back-to-back checks) vs monitor off, interleaved rounds, best of each.
 3. **Windows covered / windows due** in the monitor-on runs (target 100%), from ``GET
    /drift`` once the log is flushed, with the request rate wrk reached.
 
@@ -59,7 +60,8 @@ def check_cpu(settings: Any, checks: int) -> list[float]:
     from driftloop.serve.monitor import DriftMonitor
 
     source = ObjectStore.from_settings(settings)
-    info = Tracker(settings, source).alias_version("champion")
+    tracker = Tracker(settings, source)
+    info = tracker.alias_version("champion")
     if info is None:
         raise SystemExit("no champion: run `make run-model-training` first")
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-monitor-bench-"))
@@ -71,8 +73,7 @@ def check_cpu(settings: Any, checks: int) -> list[float]:
     features = [f["name"] for f in ds.schema()["features"]]
     test = ds.frame("test")[features]
     holder = SimpleNamespace(current=SimpleNamespace(version=info.version, info=info))
-    monitor = DriftMonitor(settings.model_copy(update={"store": store.url}), None, 1000,
-                           store=store, holder=holder)  # fmt: skip
+    monitor = DriftMonitor(settings, tracker, 1000, store=store, holder=holder)
     seconds = []
     start = datetime.now(UTC) - timedelta(hours=1)
     try:
@@ -107,14 +108,14 @@ def drift_coverage(url: str, timeout: float = 60.0) -> dict[str, Any]:
     return coverage
 
 
-def serve_target(name: str, body: Path, every_rows: int, logs: Path) -> Target:
+def serve_target(name: str, body: Path, every_rows: int, logs: Path, interval: float) -> Target:
     port = free_port()
     target = Target(name, [sys.executable, "-m", "driftloop", "serve", "--port", str(port),
                            "--workers", "1"],
                     f"http://127.0.0.1:{port}/predict", body, "/health/ready")  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
            "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": str(every_rows),
-           "DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S": "0",
+           "DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S": str(interval),
            "DRIFTLOOP_SERVER__RELOAD_INTERVAL_S": "0"}  # fmt: skip
     target.proc = subprocess.Popen(target.argv, cwd=ROOT, env=env,
                                    stdout=(logs / f"{name}.log").open("wb"),
@@ -131,8 +132,8 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
     record, _, _ = champion_body(settings)
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-monitor-wrk-"))
     (tmp / "record.json").write_text(json.dumps(record))
-    targets = [serve_target("monitor-on", tmp / "record.json", 1000, tmp),
-               serve_target("monitor-off", tmp / "record.json", 0, tmp)]  # fmt: skip
+    targets = [serve_target("monitor-on", tmp / "record.json", 1000, tmp, args.min_interval),
+               serve_target("monitor-off", tmp / "record.json", 0, tmp, 0)]  # fmt: skip
     best: dict[str, float] = {}
     try:
         for t in targets:
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--min-interval", type=float, default=30.0,
+                        help="DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S of the monitor-on server "
+                        "(30: the default; 0: back-to-back checks)")  # fmt: skip
     parser.add_argument("--skip-wrk", action="store_true", help="only the CPU per check")
     args = parser.parse_args(argv)
     from driftloop.config.settings import Settings

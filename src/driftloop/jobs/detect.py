@@ -135,7 +135,7 @@ def _reference(
     return open_dataset(store, dataset_version).frame("reference")
 
 
-def _write_report(
+def record_check(
     store: ObjectStore,
     spec: DatasetSpec,
     result: DetectResult,
@@ -143,9 +143,11 @@ def _write_report(
     html: HtmlWhen,
     started: float,
 ) -> None:
-    """drift.json under ``reports/<day>/<id>/``, with Evidently's drift.html (``now``) or
-    the window's rows to render it from later (``later``: on demand, or asynchronously)."""
-    assert result.report_id is not None
+    """Write a judged window's report and log the verdict (nothing for an empty window):
+    drift.json under ``reports/<day>/<id>/``, with Evidently's drift.html (``now``) or the
+    window's rows to render it from later (``later``: on demand, or asynchronously)."""
+    if result.report_id is None or result.summary is None or result.decision is None:
+        return
     payload = result.to_dict()
     rendered_html = None
     if html == "now":
@@ -166,6 +168,18 @@ def _write_report(
     payload["seconds"] = result.seconds
     window = frames[1] if html == "later" else None
     write_report(store, result.report_id, payload, rendered_html, window)
+    decision = result.decision
+    log.info(
+        "drift checked",
+        extra={
+            "report_id": result.report_id,
+            "rows": result.window.rows,
+            "drift_share": round(result.summary.drift_share, 4),
+            "fired": list(decision.fired),
+            "superseded": decision.superseded,
+            "retrain": decision.retrain,
+        },
+    )
 
 
 def _thresholds(
@@ -285,32 +299,6 @@ def judged(
     report_id = new_report_id()
     return DetectResult(report_id, report_uri(store, report_id), versions[0], versions[1],
                         window, summary, decision, "; ".join(decision.reasons))  # fmt: skip
-
-
-def record_check(
-    store: ObjectStore,
-    spec: DatasetSpec,
-    result: DetectResult,
-    frames: tuple[pd.DataFrame, pd.DataFrame],
-    html: HtmlWhen,
-    started: float,
-) -> None:
-    """Write a judged window's report and log the verdict (nothing for an empty window)."""
-    if result.report_id is None or result.summary is None or result.decision is None:
-        return
-    _write_report(store, spec, result, frames, html, started)
-    decision = result.decision
-    log.info(
-        "drift checked",
-        extra={
-            "report_id": result.report_id,
-            "rows": result.window.rows,
-            "drift_share": round(result.summary.drift_share, 4),
-            "fired": list(decision.fired),
-            "superseded": decision.superseded,
-            "retrain": decision.retrain,
-        },
-    )
 
 
 def prepare_for(spec: DatasetSpec, reference: pd.DataFrame) -> PreparedReference:
