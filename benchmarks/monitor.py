@@ -7,7 +7,8 @@ Prints three figures (not asserted on):
    store, after a first check that prepares the reference; ``time.process_time`` around
    each check (the report JSON, the decision's history reads and the event are included).
 2. **Serving throughput with the monitor on vs off** (target >= 95%): ``driftloop serve``
-   loaded with wrk (``benchmarks/wrk/post_json.lua``, as ``benchmarks/serve.py``), monitor
+   loaded with wrk (``benchmarks/wrk/post_records.lua``: a different test-split record per
+   request, so the traffic is healthy and no retrain starts), monitor
    every 1,000 rows (minimum interval ``--min-interval``, the default 30 s; 0 for
    back-to-back checks) vs monitor off, interleaved rounds, best of each.
 3. **Windows covered / windows due** in the monitor-on runs (target 100%), from ``GET
@@ -93,6 +94,25 @@ def check_cpu(settings: Any, checks: int) -> list[float]:
     return seconds
 
 
+def test_records(settings: Any, n: int = 5000) -> str:
+    """Test-split records, one JSON object a line: traffic like the reference (no drift, so
+    no retrain is started and no HTML rendered: the steady state of a healthy model)."""
+    import json
+
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+
+    store = ObjectStore.from_settings(settings)
+    info = Tracker(settings, store).alias_version("champion")
+    assert info is not None
+    ds = open_dataset(store, str(info.dataset_version))
+    features = [f["name"] for f in ds.schema()["features"]]
+    rows = ds.frame("test")[features].sample(n, replace=True, random_state=0).astype(object)
+    rows = rows.where(rows.notna(), None)
+    return "\n".join(json.dumps(r, default=str) for r in rows.to_dict(orient="records"))
+
+
 def drift_coverage(url: str, timeout: float = 60.0) -> dict[str, Any]:
     """The monitor's coverage once every due window has been checked (or the timeout)."""
     deadline = time.time() + timeout
@@ -125,13 +145,11 @@ def serve_target(name: str, body: Path, every_rows: int, logs: Path, interval: f
 
 def throughput(settings: Any, args: argparse.Namespace) -> None:
     """wrk against the server with the monitor on and off; the monitor's coverage."""
-    import json
+    import serve
 
-    from serve import champion_body
-
-    record, _, _ = champion_body(settings)
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-monitor-wrk-"))
-    (tmp / "record.json").write_text(json.dumps(record))
+    (tmp / "record.json").write_text(test_records(settings))
+    serve.LUA = ROOT / "benchmarks" / "wrk" / "post_records.lua"  # a different record each
     targets = [serve_target("monitor-on", tmp / "record.json", 1000, tmp, args.min_interval),
                serve_target("monitor-off", tmp / "record.json", 0, tmp, 0)]  # fmt: skip
     best: dict[str, float] = {}
