@@ -4,8 +4,8 @@ Prints (not asserted on):
 
 1. ``driftloop detect --no-report`` and ``driftloop status`` wall seconds (targets <= 2 s
    each), on a copy of the state folder with no history, then with ``--objects``
-   report/event objects (half drift reports, half event records with their index) over
-   ``--days`` days and ``--segments`` inference-log segments; the ratio large/empty
+   report/event objects (half drift reports, half event records with their index) and
+   ``--segments`` inference-log segments, both over ``--days`` days; the ratio large/empty
    (target within x1.5).
 2. A ``--segments`` x ``--rows-per-segment`` row window (default 10,000 x 1,000 = 10 M)
    checked by ``driftloop detect --no-report --window-rows N`` (streamed segment by
@@ -69,8 +69,9 @@ def write_objects(store: Path, objects: int, days: int) -> None:
         (index / f"{at:%Y%m%dT%H%M%S%fZ}-{event_id}").write_bytes(b"")
 
 
-def write_segments(settings: Any, segments: int, rows: int) -> tuple[str, list[str]]:
-    """Logged segments of test-split rows (a shifted share of them in the newer half)."""
+def write_segments(settings: Any, segments: int, rows: int, days: int = 0) -> tuple[str, list[str]]:
+    """Logged segments of test-split rows (a shifted share of them in the newer half),
+    spread evenly over the last ``days`` (0: one a second, ending now)."""
     from driftloop.adapters.datasets import open_dataset
     from driftloop.adapters.production_data import INFERENCE_PREFIX, new_segment_id, segment_key
     from driftloop.adapters.store import ObjectStore
@@ -84,12 +85,13 @@ def write_segments(settings: Any, segments: int, rows: int) -> tuple[str, list[s
     numeric = [f["name"] for f in ds.schema()["features"] if f["kind"] == "numeric"]
     test = ds.frame("test")[features].reset_index(drop=True)
     rng = np.random.default_rng(0)
-    start = datetime.now(UTC) - timedelta(seconds=segments)
+    step = timedelta(seconds=days * 86_400 / segments if days else 1)
+    start = datetime.now(UTC) - step * segments
     for n in range(segments):
         frame = test.iloc[rng.integers(0, len(test), rows)].reset_index(drop=True)
         if n >= segments // 2 and numeric:
             frame[numeric[0]] = frame[numeric[0]] * 1.3  # drift in the newer half
-        first = start + timedelta(seconds=n)
+        first = start + step * n
         frame.insert(0, "source", "api")
         frame.insert(0, "model_version", info.version)
         frame.insert(0, "ts", [first + timedelta(microseconds=i) for i in range(rows)])
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         empty = detect_and_status(env, "no history")
         t0 = time.perf_counter()
         write_objects(tmp / "state" / "store", args.objects, args.days)
-        write_segments(settings, args.segments, args.rows_per_segment)
+        write_segments(settings, args.segments, args.rows_per_segment, args.days)
         print(f"(generated {args.objects:,} objects and {args.segments:,} segments in "
               f"{time.perf_counter() - t0:.0f} s)")  # fmt: skip
         large = detect_and_status(env, f"{args.objects:,} objects, {args.segments:,} segments")
