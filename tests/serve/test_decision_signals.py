@@ -70,14 +70,23 @@ def _detect(state: TrainedState, out: Path) -> tuple[int, dict[str, Any]]:
     return proc.returncode, json.loads(out.read_text())
 
 
+def _labelled_window(
+    base: TrainedState, server_factory: Any, tmp_path: Path, flip: bool
+) -> tuple[TrainedState, Any, int, dict[str, Any]]:
+    """A server on a calibrated-mode copy of the spec, 400 labelled rows through it, then one
+    ``detect``: (state, server, exit code, report)."""
+    state = _spec_with(base, tmp_path, mode="calibrated", cooldown_s=0)
+    server = server_factory(serve_env(state, monitor_every_rows=0, log_flush_interval_s=0.3))
+    _serve_and_label(server, state, 400, flip=flip)
+    _logged(state, 400)
+    code, report = _detect(state, tmp_path / "first.json")
+    return state, server, code, report
+
+
 def test_concept_drift_is_a_performance_retrain_with_no_feature_drift(
     fresh_state, server_factory, tmp_path
 ):
-    state = _spec_with(fresh_state, tmp_path, mode="calibrated", cooldown_s=0)
-    server = server_factory(serve_env(state, monitor_every_rows=0, log_flush_interval_s=0.3))
-    _serve_and_label(server, state, 400, flip=True)
-    _logged(state, 400)
-    code, report = _detect(state, tmp_path / "concept.json")
+    _, _, code, report = _labelled_window(fresh_state, server_factory, tmp_path, flip=True)
 
     decision = report["decision"]
     assert report["summary"]["drifted_features"] == []
@@ -100,11 +109,7 @@ def test_concept_drift_is_a_performance_retrain_with_no_feature_drift(
 def test_true_labels_do_not_breach_and_shifted_inputs_move_the_predictions(
     fresh_state, server_factory, tmp_path
 ):
-    state = _spec_with(fresh_state, tmp_path, mode="calibrated", cooldown_s=0)
-    server = server_factory(serve_env(state, monitor_every_rows=0, log_flush_interval_s=0.3))
-    _serve_and_label(server, state, 400, flip=False)
-    _logged(state, 400)
-    code, report = _detect(state, tmp_path / "healthy.json")
+    state, server, code, report = _labelled_window(fresh_state, server_factory, tmp_path, False)
     assert code == 0 and report["decision"]["retrain"] is False
     assert report["performance"]["breached"] is False
     assert report["summary"]["prediction"]["drifted"] is False
