@@ -54,7 +54,8 @@ def test_write_then_read(store) -> None:
     write_report(store, rid, {"a": 1}, html=b"<p>x</p>")
     assert read_report(store, rid) == {"a": 1}
     assert read_report_html(store, rid) == b"<p>x</p>"
-    assert report_uri(store, rid) == f"{store.url}/reports/{rid}/drift.html"
+    day = f"{rid[:4]}/{rid[4:6]}/{rid[6:8]}"
+    assert report_uri(store, rid) == f"{store.url}/reports/{day}/{rid}/drift.html"
     other = new_report_id()
     write_report(store, other, {"b": 2})  # no HTML (detect --no-report)
     with pytest.raises(NotFoundError):

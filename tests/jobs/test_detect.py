@@ -13,7 +13,7 @@ import pytest
 
 from driftloop.adapters.event_records import record_event
 from driftloop.adapters.store import ObjectStore
-from driftloop.jobs.detect import last_retrain_time
+from driftloop.jobs.detect_history import last_retrain_time
 
 from ..support.processes import run_cli
 

@@ -52,9 +52,10 @@ def test_challenger_worse_than_champion_is_not_promoted(fresh_state, tmp_path):
     assert out["gate"]["challenger_score"] < out["gate"]["champion_score"]
     assert fresh_state.champion() == before
     # the decision is recorded in the store and as MLflow tags on the challenger
-    assert (
-        fresh_state.store().read_json(f"retrains/{out['retrain_id']}.json")["status"] == "rejected"
-    )
+    from driftloop.adapters.retrain_records import read_retrains, retrain_keys
+
+    assert read_retrains(fresh_state.store())[0]["status"] == "rejected"
+    assert retrain_keys(fresh_state.store())[0].count("/") == 4  # retrains/<yyyy>/<mm>/<dd>/<id>
     client = registry_client(env["DRIFTLOOP_STATE_DIR"])
     tags = client.get_model_version("driftloop-model", out["challenger_version"]).tags
     assert tags["gate_promote"] == "False"

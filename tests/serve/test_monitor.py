@@ -70,6 +70,11 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(fresh_state, serve
             )
             assert first["decision"]["retrain"] is False
             assert hook.received == []
+            coverage = first["coverage"]  # 300 rows, one window, checked in this process
+            assert coverage["windows_due"] == 1 and coverage["windows_covered"] == 1
+            # not drifted: no HTML yet, rendered on demand from the rows the check kept
+            html = client.get(f"/reports/{first['report_id']}")
+            assert html.status_code == 200 and "<html" in html.text.lower()
 
             sent = client.post(
                 "/simulate-drift", json={"drift_type": "numerical_shift", "n": 600}, headers=auth()
@@ -87,6 +92,12 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(fresh_state, serve
             assert drifted["event"]["status"] == "accepted"
             metrics = client.get("/metrics").text
             assert metric(metrics, "driftloop_drift_checks_total", decision="retrain") >= 1
+            assert metric(metrics, "driftloop_drift_windows_total", outcome="covered") >= 1
+            coverage = client.get("/drift").json()["coverage"]
+            assert (
+                coverage["windows_covered"] + coverage["windows_skipped"] <= coverage["windows_due"]
+            )
+            assert coverage["windows_due"] == 3  # 900 rows, every 300
             assert 0 <= metric(metrics, "driftloop_drift_share") <= 1
             html = client.get(f"/reports/{drifted['report_id']}")
             assert html.status_code == 200 and "monthly_charges" in html.text
@@ -119,6 +130,7 @@ class RecordingMonitor:
 
             def run_once(self):
                 self.starts.append(time.monotonic())
+                self.count_covered(*self.backlog(), skipped=False)
                 return {}
 
         return Recording(Settings(), tracker=None, every_rows=10,
@@ -145,3 +157,17 @@ def test_a_waiting_check_is_cancelled_at_shutdown():
     monitor.stop()
     monitor.wait(5)
     assert len(monitor.starts) == 1
+
+
+def test_windows_due_while_a_check_waits_are_coalesced_and_counted():
+    monitor = RecordingMonitor.make(min_interval_s=0.3)
+    monitor.on_flush(10)  # due: checked at once
+    monitor.wait(5)
+    for _ in range(3):  # three more windows due while the next check waits its interval
+        monitor.on_flush(10)
+    monitor.wait(5)
+    monitor.on_flush(5)  # half a window: not due
+    cov = monitor.coverage
+    assert len(monitor.starts) == 2
+    assert (cov.windows_due, cov.windows_covered, cov.windows_coalesced) == (4, 4, 2)
+    assert (cov.rows_logged, cov.rows_covered, cov.windows_skipped) == (45, 40, 0)

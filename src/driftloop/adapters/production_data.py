@@ -8,7 +8,10 @@ process, so replicas never write the same key::
     feedback/<yyyy>/<mm>/<dd>/<segment-id>.parquet    request_id, label, ts
 
 The date folders are the UTC date of a segment's first row. A segment id starts with the
-time it was written, so sorted keys are (nearly) chronological. This module owns that
+time it was written, so sorted keys are (nearly) chronological. Readers walk the day
+folders from the newest (``adapters/partitions``): a window of the newest rows lists and
+reads only the newest segments, however long the log. ``driftloop compact`` may replace a
+past day's segments with one ``<yyyymmdd>-compacted-<token>.parquet``. This module owns that
 layout: the key names, the feedback table and the readers that drift detection and
 retraining use.
 """
@@ -20,13 +23,14 @@ import itertools
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from driftloop.adapters.partitions import days_newest_first
 from driftloop.adapters.store import ObjectStore
 
 INFERENCE_PREFIX = "inference"
@@ -75,22 +79,26 @@ def feedback_table(labels: Sequence[tuple[str, str]], received: datetime) -> pa.
     )
 
 
-def _key_date(key: str) -> date | None:
-    parts = key.split("/")
-    try:
-        return date(int(parts[1]), int(parts[2]), int(parts[3]))
-    except (IndexError, ValueError):
-        return None
+def _day_keys(store: ObjectStore, folder: str) -> list[str]:
+    """Segment keys of one day folder, newest first."""
+    names = sorted((n for n in store.children(folder) if n.endswith(".parquet")), reverse=True)
+    return [f"{folder}/{n}" for n in names]
+
+
+def newest_segment_keys(
+    store: ObjectStore, prefix: str, since: datetime | None = None
+) -> Iterator[str]:
+    """Segment keys newest first, listing one day folder at a time (down to ``since``)."""
+    # A segment's folder is the date of its first row, so its rows can reach into the next
+    # day: keep one day of slack and filter the rows themselves by ts afterwards.
+    first_day = None if since is None else (since.astimezone(UTC) - timedelta(days=1)).date()
+    for _, folder in days_newest_first(store, prefix, first_day):
+        yield from _day_keys(store, folder)
 
 
 def _segment_keys(store: ObjectStore, prefix: str, since: datetime | None) -> list[str]:
-    keys = [k for k in store.list(prefix) if k.endswith(".parquet")]
-    if since is None:
-        return keys
-    # A segment's folder is the date of its first row, so its rows can reach into the next
-    # day: keep one day of slack and filter the rows themselves by ts afterwards.
-    first_day = (since.astimezone(UTC) - timedelta(days=1)).date()
-    return [k for k in keys if (d := _key_date(k)) is None or d >= first_day]
+    """Segment keys oldest first (down to ``since``)."""
+    return list(reversed(list(newest_segment_keys(store, prefix, since))))
 
 
 def _read_segments(store: ObjectStore, keys: Iterable[str]) -> list[pd.DataFrame]:
@@ -117,11 +125,10 @@ def read_inference_log(
     Segments written by models with different features are concatenated; a feature a
     segment does not have is missing in its rows. An empty log is an empty frame.
     """
-    keys = _segment_keys(store, INFERENCE_PREFIX, since)
     frames: list[pd.DataFrame] = []
     if limit_rows is not None:
         got = 0
-        for key in reversed(keys):  # newest first, stop once enough rows are read
+        for key in newest_segment_keys(store, INFERENCE_PREFIX, since):  # stop when enough
             frame = store.read_parquet(key)
             if since is not None:
                 frame = frame[frame["ts"] >= _as_utc(since)]
@@ -133,7 +140,7 @@ def read_inference_log(
                 break
         frames.reverse()
     else:
-        frames = _read_segments(store, keys)
+        frames = _read_segments(store, _segment_keys(store, INFERENCE_PREFIX, since))
         if model_version is not None:
             frames = [f[f["model_version"].astype(str) == str(model_version)] for f in frames]
     frames = [f for f in frames if len(f)]

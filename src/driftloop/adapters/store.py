@@ -7,6 +7,7 @@ S3 objects are written with one PUT.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import json
@@ -14,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,19 @@ class ObjectStore:
                 keys.append(key)
         return sorted(keys)
 
+    def children(self, prefix: str) -> builtins.list[str]:
+        """Names of the objects and folders directly under a prefix, sorted: one listing
+        call however much lies deeper (what date-partitioned readers walk)."""
+        base = self._path(prefix).rstrip("/")
+        try:
+            with self._reaching(f"could not list {prefix}"):
+                found = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        paths = {str(p).rstrip("/") for p in found} - {base}  # an object lists itself
+        names = {p.rsplit("/", 1)[-1] for p in paths}
+        return sorted(n for n in names if not n.startswith(".tmp-"))
+
     def iter_prefix(self, prefix: str, suffix: str = "") -> Iterator[str]:
         """Keys under a prefix that end with a suffix."""
         for key in self.list(prefix):
@@ -246,9 +260,14 @@ class ObjectStore:
         """Write a JSON object (sorted keys, indented)."""
         self.write_bytes(key, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
-    def read_parquet(self, key: str) -> pd.DataFrame:
-        """Read a Parquet object into a frame."""
-        return pq.read_table(io.BytesIO(self.read_bytes(key))).to_pandas()
+    def read_parquet(self, key: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read a Parquet object (those of its ``columns`` it has) into a frame."""
+        data = io.BytesIO(self.read_bytes(key))
+        if columns is None:
+            return pq.read_table(data).to_pandas()
+        parquet = pq.ParquetFile(data)
+        present = set(parquet.schema_arrow.names)
+        return parquet.read(columns=[c for c in columns if c in present]).to_pandas()
 
     def write_parquet(self, key: str, frame: pd.DataFrame | pa.Table) -> bytes:
         """Write a frame as Parquet; returns the bytes written (for checksums)."""

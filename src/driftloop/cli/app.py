@@ -293,6 +293,21 @@ def demo(
 
 @app.command()
 @handle_errors
+def compact() -> None:
+    """Merge past days' inference segments into daily files, move a flat-layout store into
+    day folders, and delete history older than DRIFTLOOP_RETENTION__* days."""
+    from driftloop.jobs.compact import compact as compact_store
+
+    ctx = Context(None)
+    result = compact_store(ctx.store, ctx.settings.retention)
+    console.print(
+        f"compacted {result.segments_merged} segments into {result.days_compacted} daily "
+        f"files; migrated {result.migrated}; deleted {result.deleted}"
+    )
+
+
+@app.command()
+@handle_errors
 def status(
     url: Annotated[
         str | None,

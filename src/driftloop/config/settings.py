@@ -98,6 +98,22 @@ class WebhookSettings(BaseModel):
     """Timeout of one delivery attempt."""
 
 
+class RetentionSettings(BaseModel):
+    """How long history is kept (days; 0: forever), applied by ``driftloop compact``."""
+
+    model_config = _NESTED
+
+    inference_days: int = Field(0, ge=0)
+    """Days of inference-log and feedback segments kept (today counts as one)."""
+    report_days: int = Field(0, ge=0)
+    """Days of drift reports (summary, kept rows and HTML) kept."""
+    html_days: int = Field(0, ge=0)
+    """Days a report's Evidently HTML (the largest file) and kept rows are kept; the
+    summary stays (until ``report_days``)."""
+    compact_after_days: int = Field(1, ge=1)
+    """Days after which a day's inference segments are merged into one file."""
+
+
 class Settings(BaseSettings):
     """Everything driftloop reads from the environment."""
 
@@ -127,6 +143,8 @@ class Settings(BaseSettings):
     """Prediction service settings."""
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     """Drift event delivery."""
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    """How long history is kept, and when segments are compacted."""
     json_logs: bool = False
     """Log one JSON object per line (set in the cluster)."""
     log_level: str = "INFO"

@@ -140,30 +140,119 @@ def compute_drift(
     Raises ValueError when a column is missing from either frame, a column is listed as both
     kinds, a numeric column holds non-numbers, or either frame has no rows.
     """
+    prepared = prepare_reference(
+        reference, numeric, categorical, threshold, calibrated, min_category_rows
+    )
+    return prepared.compare(current)
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    """A numeric reference column made ready: its sorted finite values and their norm."""
+
+    sorted_values: np.ndarray
+    missing_share: float
+    norm: float
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """A categorical reference column made ready: its value counts."""
+
+    counts: pd.Series
+    rows: int
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    """The reference's statistics, computed once and compared with many windows (the
+    in-server monitor keeps one per model version). ``compare`` gives exactly what
+    ``compute_drift`` gives on the raw reference."""
+
+    rows: int
+    threshold: float
+    numeric: dict[str, NumericReference]
+    categorical: dict[str, CategoricalReference]
+    calibrated: dict[str, tuple[str, float]] | None = None
+    min_category_rows: int = 1
+    """Categories under this many reference rows are pooled (calibrated mode only)."""
+
+    def own(self, name: str) -> tuple[str, float] | None:
+        """A feature's calibrated (method, threshold), if it has one."""
+        return None if self.calibrated is None else self.calibrated.get(name)
+
+    @property
+    def mode(self) -> Mode:
+        return "calibrated" if self.calibrated is not None else "threshold"
+
+    def compare(self, current: pd.DataFrame) -> DriftSummary:
+        """Drift verdicts of one window; ValueError as ``compute_drift``."""
+        _check_frame(current, [*self.numeric, *self.categorical], "current")
+        results: list[FeatureDrift] = []
+        for name, ref in self.numeric.items():
+            cur = _as_float(current[name], name, "current")
+            results.append(_numeric_drift(name, ref, cur, self.threshold, self.own(name)))
+        for name, cat in self.categorical.items():
+            results.append(_categorical_drift(name, cat, current[name], self))
+        return summarise(results, self.rows, len(current), self.threshold, self.mode)
+
+
+def prepare_reference(
+    reference: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    threshold: float,
+    calibrated: Mapping[str, tuple[str, float]] | None = None,
+    min_category_rows: int = 1,
+) -> PreparedReference:
+    """Sort and count the reference once (ValueError on bad columns, as ``compute_drift``)."""
     numeric, categorical = list(numeric), list(categorical)
-    _check_inputs(reference, current, numeric, categorical, threshold)
-    results: list[FeatureDrift] = []
-    own = dict(calibrated or {})
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise ValueError(f"columns listed as both numeric and categorical: {', '.join(both)}")
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    _check_frame(reference, numeric + categorical, "reference")
+    prepared_numeric = {}
     for name in numeric:
         ref = _as_float(reference[name], name, "reference")
-        cur = _as_float(current[name], name, "current")
-        results.append(_numeric_drift(name, ref, cur, threshold, own.get(name)))
-    for name in categorical:
-        results.append(
-            _categorical_drift(name, reference[name], current[name], threshold, own.get(name),
-                               min_category_rows if calibrated is not None else 1)
-        )  # fmt: skip
+        ok = np.isfinite(ref)
+        values = np.sort(ref[ok])
+        prepared_numeric[name] = NumericReference(
+            values, float(1.0 - ok.mean()), _norm(values) if len(values) else MIN_NORM
+        )
+    prepared_categorical = {
+        name: CategoricalReference(
+            _finite(reference[name]).value_counts(dropna=True), len(reference)
+        )
+        for name in categorical
+    }
+    return PreparedReference(
+        len(reference), threshold, prepared_numeric, prepared_categorical,
+        None if calibrated is None else dict(calibrated),
+        min_category_rows if calibrated is not None else 1,
+    )  # fmt: skip
+
+
+def summarise(
+    results: Sequence[FeatureDrift],
+    rows_reference: int,
+    rows_current: int,
+    threshold: float,
+    mode: Mode = "threshold",
+) -> DriftSummary:
+    """The window's summary from its per-feature verdicts."""
     drifted = tuple(f.feature for f in results if f.drifted)
     scores = [f.score for f in results if f.score is not None]
     return DriftSummary(
-        rows_reference=len(reference),
-        rows_current=len(current),
+        rows_reference=rows_reference,
+        rows_current=rows_current,
         threshold=threshold,
         features=tuple(results),
         drifted_features=drifted,
         drift_share=len(drifted) / len(results) if results else 0.0,
         max_score=max(scores) if scores else 0.0,
-        mode="calibrated" if calibrated is not None else "threshold",
+        mode=mode,
     )
 
 
@@ -203,25 +292,17 @@ def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     return math.sqrt(max(float(js), 0.0))
 
 
-def _check_inputs(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numeric: list[str],
-    categorical: list[str],
-    threshold: float,
-) -> None:
-    both = sorted(set(numeric) & set(categorical))
-    if both:
-        raise ValueError(f"columns listed as both numeric and categorical: {', '.join(both)}")
-    wanted = numeric + categorical
-    for frame, side in ((reference, "reference"), (current, "current")):
-        absent = [c for c in wanted if c not in frame.columns]
-        if absent:
-            raise ValueError(f"columns absent from the {side} data: {', '.join(absent)}")
-        if len(frame) == 0:
-            raise ValueError(f"the {side} data has no rows")
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+def _check_frame(frame: pd.DataFrame, wanted: list[str], side: str) -> None:
+    absent = [c for c in wanted if c not in frame.columns]
+    if absent:
+        raise ValueError(f"columns absent from the {side} data: {', '.join(absent)}")
+    if len(frame) == 0:
+        raise ValueError(f"the {side} data has no rows")
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    """Evidently drops +-inf with the missing values; only float columns can hold them."""
+    return series.replace([np.inf, -np.inf], np.nan) if series.dtype.kind == "f" else series
 
 
 def _as_float(series: pd.Series, name: str, side: str) -> np.ndarray:
@@ -258,13 +339,13 @@ def _wasserstein_sorted(merged: np.ndarray, from_ref: np.ndarray, n_ref: int, n_
 
 def _numeric_drift(
     name: str,
-    ref: np.ndarray,
+    ref: NumericReference,
     cur: np.ndarray,
     threshold: float,
     own: tuple[str, float] | None = None,
 ) -> FeatureDrift:
-    ref_ok, cur_ok = np.isfinite(ref), np.isfinite(cur)
-    ref_vals, cur_vals = np.sort(ref[ref_ok]), np.sort(cur[cur_ok])
+    cur_ok = np.isfinite(cur)
+    ref_vals, cur_vals = ref.sorted_values, np.sort(cur[cur_ok])
     method: Method = WASSERSTEIN
     score: float | None = None
     if len(ref_vals) and len(cur_vals):
@@ -281,62 +362,53 @@ def _numeric_drift(
             score = jensen_shannon(ref_counts, cur_counts)
         else:
             w1 = _wasserstein_sorted(merged, from_ref, len(ref_vals), len(cur_vals))
-            score = w1 / _norm(ref_vals)
-    return _verdict(
-        name,
-        "numeric",
-        method,
-        score,
-        threshold,
-        own,
-        missing_ref=1.0 - ref_ok.mean(),
-        missing_cur=1.0 - cur_ok.mean(),
-        unseen=0.0,
-    )
+            score = w1 / ref.norm
+    return verdict(name, "numeric", method, score, threshold, own,
+                   missing_ref=ref.missing_share, missing_cur=1.0 - cur_ok.mean(),
+                   unseen=0.0)  # fmt: skip
 
 
 def _categorical_drift(
-    name: str,
-    ref: pd.Series,
-    cur: pd.Series,
-    threshold: float,
-    own: tuple[str, float] | None = None,
-    min_category_rows: int = 1,
+    name: str, ref: CategoricalReference, cur: pd.Series, prepared: PreparedReference
 ) -> FeatureDrift:
-    if ref.dtype.kind == "f":
-        # Evidently drops +-inf with the missing values; only float columns can hold them.
-        ref = ref.replace([np.inf, -np.inf], np.nan)
-    if cur.dtype.kind == "f":
-        cur = cur.replace([np.inf, -np.inf], np.nan)
     # Hash counts per side, then align on the (few) keys: far cheaper than factorising both.
     counts = pd.concat(
-        [ref.value_counts(dropna=True), cur.value_counts(dropna=True)], axis=1, sort=False
+        [ref.counts, _finite(cur).value_counts(dropna=True)], axis=1, sort=False
     ).fillna(0)
-    ref_counts = counts.iloc[:, 0].to_numpy(dtype=np.float64)
-    cur_counts = counts.iloc[:, 1].to_numpy(dtype=np.float64)
+    return categorical_verdict(
+        name,
+        counts.iloc[:, 0].to_numpy(dtype=np.float64),
+        counts.iloc[:, 1].to_numpy(dtype=np.float64),
+        (ref.rows, len(cur)),
+        prepared,
+    )
+
+
+def categorical_verdict(
+    name: str,
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    rows: tuple[int, int],
+    prepared: PreparedReference,
+) -> FeatureDrift:
+    """A categorical feature's verdict from value counts aligned on the same keys and the
+    row counts (reference, current) including missing values."""
+    threshold = prepared.threshold
     n_ref_ok, n_cur_ok = int(ref_counts.sum()), int(cur_counts.sum())
     score: float | None = None
     unseen = 0.0
     if n_ref_ok and n_cur_ok:
-        score = jensen_shannon(*pool_rare(ref_counts, cur_counts, min_category_rows))
+        score = jensen_shannon(*pool_rare(ref_counts, cur_counts, prepared.min_category_rows))
     if n_cur_ok:
         # With no reference values at all every category is "unseen"; the missing-share
         # signal already reports that case, so do not count it twice.
         unseen = float(cur_counts[ref_counts == 0].sum()) / n_cur_ok if n_ref_ok else 0.0
-    return _verdict(
-        name,
-        "categorical",
-        JENSEN_SHANNON,
-        score,
-        threshold,
-        own,
-        missing_ref=1.0 - n_ref_ok / len(ref),
-        missing_cur=1.0 - n_cur_ok / len(cur),
-        unseen=unseen,
-    )
+    return verdict(name, "categorical", JENSEN_SHANNON, score, threshold, prepared.own(name),
+                    missing_ref=1.0 - n_ref_ok / rows[0], missing_cur=1.0 - n_cur_ok / rows[1],
+                    unseen=unseen)  # fmt: skip
 
 
-def _verdict(
+def verdict(
     name: str,
     kind: FeatureKind,
     method: Method,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
 
 from driftloop.config.spec import LOWER_IS_BETTER
 
@@ -13,6 +12,8 @@ def classification_metrics(
 ) -> dict[str, float]:
     """ROC AUC, PR AUC, F1 (positive above the decision threshold), log loss and Brier score
     of positive-class probabilities."""
+    from sklearn import metrics as skm  # lazily: 1-4 s of import `detect` rarely needs
+
     y = np.asarray(y_true).astype(int)
     p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1 - 1e-15)
     single_class = len(np.unique(y)) < 2
@@ -27,6 +28,8 @@ def classification_metrics(
 
 def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """RMSE, MAE and R²."""
+    from sklearn import metrics as skm  # lazily: 1-4 s of import `detect` rarely needs
+
     y = np.asarray(y_true, dtype=float)
     p = np.asarray(pred, dtype=float)
     return {

@@ -1,9 +1,10 @@
 """``driftloop detect``: compare a production window with the serving model's reference.
 
-Writes ``reports/<id>/drift.html`` (Evidently) and ``reports/<id>/drift.json`` (driftloop's
+Writes ``reports/<day>/<id>/drift.html`` (Evidently) and ``drift.json`` (driftloop's
 per-feature verdicts, Evidently's, the other signals — prediction drift, realised performance
 on labelled rows — and the retrain decision), and on a retrain decision can emit a signed
-drift event. The in-server monitor runs the same function.
+drift event. The in-server monitor runs the same decision (``judge_window``,
+``record_check``, ``emit_for``) in-process, on a reference it prepared once.
 """
 
 from __future__ import annotations
@@ -12,30 +13,28 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from driftloop.adapters.datasets import open_dataset, read_frame_at
-from driftloop.adapters.event_records import read_events
 from driftloop.adapters.reports import (
     new_report_id,
-    read_report,
-    report_ids,
     report_uri,
     write_report,
 )
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
-from driftloop.config.errors import InputError, NotFoundError
+from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.drift_stats import DriftSummary, compute_drift
+from driftloop.core.drift_stats import DriftSummary, PreparedReference, prepare_reference
 from driftloop.core.null_thresholds import NullThreshold
 from driftloop.core.performance import PerformanceCheck
-from driftloop.core.policy import RetrainDecision, SignalVerdict, alarms_of, decide_retrain
+from driftloop.core.policy import RetrainDecision, SignalVerdict, decide_retrain
 from driftloop.events.delivery import emit_event
 from driftloop.events.model import DriftEvent, DriftWindow, Receipt
+from driftloop.jobs.detect_history import last_retrain_time, recent_history
 from driftloop.jobs.detect_signals import (
     as_calibration,
     calibrated_thresholds,
@@ -44,7 +43,13 @@ from driftloop.jobs.detect_signals import (
 )
 
 log = logging.getLogger("driftloop.detect")
-HISTORY_WINDOWS = 10
+HtmlWhen = Literal["now", "later", "never"]
+"""When a check's Evidently HTML is rendered: with the check, from its kept rows later
+(on demand or in the background), or never (``--no-report``)."""
+STREAM_ROWS = 200_000
+"""Windows larger than this are checked segment by segment (``jobs.large_window``)."""
+_NO_REFERENCE = PreparedReference(0, 1.0, {}, {})
+"""Stands in for a reference that an empty window is never compared with."""
 
 
 @dataclass
@@ -120,60 +125,6 @@ def current_window(
     return logged.tail(window_rows).reset_index(drop=True)
 
 
-def recent_history(store: ObjectStore, model_version: str | None) -> list[frozenset[str]]:
-    """The alarms (signals that fired and are triggers) of the newest earlier reports for the
-    same model version, oldest first."""
-    verdicts: list[frozenset[str]] = []
-    for report_id in report_ids(store):
-        try:
-            data = read_report(store, report_id)
-        except (NotFoundError, ValueError):
-            continue  # deleted or half-written meanwhile
-        if data.get("model_version") != model_version or not data.get("decision"):
-            continue
-        verdicts.append(alarms_of(data["decision"]))
-        if len(verdicts) >= HISTORY_WINDOWS:
-            break
-    return list(reversed(verdicts))
-
-
-RETRAIN_STATUSES = frozenset(
-    {"retrain-started", "retrain-running", "retrain-trained", "retrain-promoted",
-     "retrain-rejected", "retrain-failed"}
-)  # fmt: skip
-"""Event-record steps that mean a retrain started or finished (not "retrain-skipped")."""
-
-
-def _epoch(stamp: object) -> float | None:
-    try:
-        moment = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def last_retrain_time(store: ObjectStore) -> float | None:
-    """When the newest retrain started or finished (epoch seconds), from the retrain steps
-    of event records and the ``retrains/`` records. An event that only asks for a retrain
-    (emitted, delivered, accepted) is not one: the workflow it starts re-checks drift
-    seconds later and must not find itself cooling down."""
-    from driftloop.jobs.status import read_retrains
-
-    times = [
-        _epoch(step.get("at"))
-        for record in read_events(store, limit=20)
-        for step in record.get("history") or []
-        if step.get("what") in RETRAIN_STATUSES
-    ]
-    times += [
-        _epoch(record["finished_at"])
-        for record in read_retrains(store)
-        if record.get("status") != "skipped" and record.get("finished_at")
-    ]
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
-
-
 def _reference(
     store: ObjectStore, dataset_version: str | None, reference_data_path: str
 ) -> pd.DataFrame:
@@ -184,43 +135,51 @@ def _reference(
     return open_dataset(store, dataset_version).frame("reference")
 
 
-def _write_report(
+def record_check(
     store: ObjectStore,
     spec: DatasetSpec,
     result: DetectResult,
     frames: tuple[pd.DataFrame, pd.DataFrame],
-    report: bool,
+    html: HtmlWhen,
     started: float,
 ) -> None:
-    """drift.json (and with ``report``, Evidently's drift.html) under ``reports/<id>/``."""
-    assert result.report_id is not None
+    """Write a judged window's report and log the verdict (nothing for an empty window):
+    drift.json under ``reports/<day>/<id>/``, with Evidently's drift.html (``now``) or the
+    window's rows to render it from later (``later``: on demand, or asynchronously)."""
+    if result.report_id is None or result.summary is None or result.decision is None:
+        return
     payload = result.to_dict()
-    html = None
-    if report:
-        from driftloop.adapters.evidently_report import render_drift_report
-
-        reference, current = frames
+    rendered_html = None
+    if html == "now":
         mode = result.summary.mode if result.summary else spec.drift.mode
-        note = (f"driftloop decided in {mode} mode: "
-                + (f"per-feature thresholds holding alpha={spec.drift.alpha:g} at this window "
-                   f"size, effect floor {spec.drift.min_effect:g}" if mode == "calibrated"
-                   else f"one fixed threshold {spec.drift.threshold:g}"))  # fmt: skip
-        rendered = render_drift_report(reference, current, spec.numeric_features,
-                                       spec.categorical_features, spec.drift.threshold,
-                                       thresholds={k: v.threshold
-                                                   for k, v in result.thresholds.items()},
-                                       note=note)  # fmt: skip
-        html = rendered.html
+        from driftloop.jobs.report_html import render_evidently
+
+        cuts = {k: v.threshold for k, v in result.thresholds.items()}
+        rendered = render_evidently(spec, frames, mode, cuts)
+        rendered_html = rendered.html
         payload["evidently"] = {
             "columns": rendered.evidently_columns,
             "sampling": rendered.json.get("sampling"),
         }
-    else:
+    elif html == "never":
         result.report_uri = None
         payload["report_uri"] = None
     result.seconds = time.perf_counter() - started
     payload["seconds"] = result.seconds
-    write_report(store, result.report_id, payload, html)
+    window = frames[1] if html == "later" else None
+    write_report(store, result.report_id, payload, rendered_html, window)
+    decision = result.decision
+    log.info(
+        "drift checked",
+        extra={
+            "report_id": result.report_id,
+            "rows": result.window.rows,
+            "drift_share": round(result.summary.drift_share, 4),
+            "fired": list(decision.fired),
+            "superseded": decision.superseded,
+            "retrain": decision.retrain,
+        },
+    )
 
 
 def _thresholds(
@@ -257,6 +216,97 @@ def _other_signals(
     return summary, signals, performance
 
 
+@dataclass(frozen=True)
+class Serving:
+    """Who a window is judged for: the model version that served it (None: a file checked
+    without a champion) and the champion now (a newer one supersedes the decision)."""
+
+    model: ModelVersionInfo | None
+    champion_now: str | None
+    from_file: bool = False
+
+    @property
+    def versions(self) -> tuple[str | None, str | None]:
+        m = self.model
+        return (m.version, m.dataset_version) if m is not None else (None, None)
+
+
+def judge_window(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    tracker: Tracker,
+    reference: tuple[pd.DataFrame, PreparedReference],
+    current: pd.DataFrame,
+    serving: Serving,
+    started: float,
+) -> DetectResult:
+    """Verdicts and decision for one window (nothing written): what ``detect`` and the
+    in-server monitor both run. ``reference`` is the frame and its prepared statistics."""
+    model_version, dataset_version = serving.versions
+    window = _window(current)
+    missing = [c for c in spec.features if c not in current.columns] if len(current) else []
+    if missing:
+        raise InputError(f"current data lacks feature columns: {', '.join(missing)}")
+    if current.empty:
+        return DetectResult(None, None, model_version, dataset_version, window, None, None,
+                            "no logged production rows for the serving model yet",
+                            time.perf_counter() - started)  # fmt: skip
+    frame, prepared = reference
+    thresholds = _thresholds(spec, store, frame, len(current))
+    if thresholds is not None:
+        prepared = replace(prepared, calibrated=as_calibration(thresholds),
+                           min_category_rows=spec.drift.min_category_rows)  # fmt: skip
+    summary = prepared.compare(current)
+    summary, signals, performance = _other_signals(
+        spec, store, tracker, serving.model, (frame, current), summary, serving.from_file
+    )
+    decision = decide(spec, store, summary, serving, signals)
+    result = judged(store, summary, window, serving.versions, decision)
+    result.performance, result.thresholds = performance, thresholds or {}
+    return result
+
+
+def decide(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    summary: DriftSummary,
+    serving: Serving,
+    signals: list[SignalVerdict] | None = None,
+) -> RetrainDecision:
+    """The retrain decision on one window: the policy over the earlier windows of the same
+    model version, the cool-down since the last retrain and the other signals."""
+    model_version = serving.versions[0]
+    return decide_retrain(
+        spec.drift,
+        summary,
+        recent_history(store, model_version),
+        last_retrain_time(store),
+        time.time(),
+        signals=signals or [],
+        served_version=model_version if not serving.from_file else None,
+        champion_version=serving.champion_now,
+    )
+
+
+def judged(
+    store: ObjectStore,
+    summary: DriftSummary,
+    window: DriftWindow,
+    versions: tuple[str | None, str | None],
+    decision: RetrainDecision,
+) -> DetectResult:
+    """The result of a judged window, with a new report id."""
+    report_id = new_report_id()
+    return DetectResult(report_id, report_uri(store, report_id), versions[0], versions[1],
+                        window, summary, decision, "; ".join(decision.reasons))  # fmt: skip
+
+
+def prepare_for(spec: DatasetSpec, reference: pd.DataFrame) -> PreparedReference:
+    """The spec's features of a reference, prepared for many windows."""
+    return prepare_reference(reference, spec.numeric_features, spec.categorical_features,
+                             spec.drift.threshold)  # fmt: skip
+
+
 def detect_drift(
     spec: DatasetSpec,
     store: ObjectStore,
@@ -266,63 +316,27 @@ def detect_drift(
     reference_data_path: str = "",
     report: bool = True,
 ) -> DetectResult:
-    """Check one window, write the report, decide. Does not emit (see ``emit_for``)."""
+    """Check one window, write the report, decide. Does not emit (see ``emit_for``).
+    Windows over ``STREAM_ROWS`` rows are read segment by segment (no HTML for them)."""
     started = time.perf_counter()
     champion = tracker.alias_version("champion")
-    model_version = champion.version if champion else None
-    dataset_version = champion.dataset_version if champion else None
-    reference = _reference(store, dataset_version, reference_data_path)
-    current = current_window(
-        store,
-        window_rows or spec.drift.window_rows,
-        model_version if not current_data_path else None,
-        current_data_path,
-    )
-    window = _window(current)
-    missing = [c for c in spec.features if c not in current.columns] if len(current) else []
-    if missing:
-        raise InputError(f"current data lacks feature columns: {', '.join(missing)}")
-    if current.empty:
-        return DetectResult(None, None, model_version, dataset_version, window, None, None,
-                            "no logged production rows for the serving model yet",
-                            time.perf_counter() - started)  # fmt: skip
-    thresholds = _thresholds(spec, store, reference, len(current))
-    summary = compute_drift(
-        reference, current, spec.numeric_features, spec.categorical_features,
-        spec.drift.threshold, as_calibration(thresholds) if thresholds is not None else None,
-        spec.drift.min_category_rows,
-    )  # fmt: skip
-    summary, signals, performance = _other_signals(
-        spec, store, tracker, champion, (reference, current), summary, bool(current_data_path)
-    )
-    now_champion = tracker.alias_version("champion")
-    decision = decide_retrain(
-        spec.drift,
-        summary,
-        recent_history(store, model_version),
-        last_retrain_time(store),
-        time.time(),
-        signals=signals,
-        served_version=model_version if not current_data_path else None,
-        champion_version=now_champion.version if now_champion else None,
-    )
-    report_id = new_report_id()
-    result = DetectResult(report_id, report_uri(store, report_id), model_version,
-                          dataset_version, window, summary, decision,
-                          "; ".join(decision.reasons), performance=performance,
-                          thresholds=thresholds or {})  # fmt: skip
-    _write_report(store, spec, result, (reference, current), report, started)
-    log.info(
-        "drift checked",
-        extra={
-            "report_id": report_id,
-            "rows": len(current),
-            "drift_share": round(summary.drift_share, 4),
-            "fired": list(decision.fired),
-            "superseded": decision.superseded,
-            "retrain": decision.retrain,
-        },
-    )
+    from_file = bool(current_data_path)
+    versions = (champion.version, champion.dataset_version) if champion else (None, None)
+    reference = _reference(store, versions[1], reference_data_path)
+    rows = window_rows or spec.drift.window_rows
+    if rows > STREAM_ROWS and not from_file:
+        from driftloop.jobs.large_window import detect_streamed
+
+        serving = Serving(champion, versions[0])
+        return detect_streamed(spec, store, prepare_for(spec, reference), rows, serving, started)
+    current = current_window(store, rows, versions[0] if not from_file else None,
+                             current_data_path)  # fmt: skip
+    prepared = prepare_for(spec, reference) if len(current) else _NO_REFERENCE
+    now_champion = tracker.alias_version("champion") if len(current) else champion
+    serving = Serving(champion, now_champion.version if now_champion else None, from_file)
+    result = judge_window(spec, store, tracker, (reference, prepared), current, serving, started)
+    record_check(store, spec, result, (reference, current), "now" if report else "never",
+                 started)  # fmt: skip
     return result
 
 

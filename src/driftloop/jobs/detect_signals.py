@@ -142,7 +142,10 @@ def labelled_window(
 
     # Labels arrive for a subset of requests: look back over 20 windows' worth of the log.
     log_rows = read_inference_log(store, limit_rows=rows * 20, model_version=model_version)
-    labelled = join_feedback(log_rows, read_feedback(store), spec, keep=[output_column(spec)])
+    # labels arrive after their predictions: read only the feedback days the rows reach
+    since = pd.to_datetime(log_rows["ts"], utc=True).min() if len(log_rows) else None
+    feedback = read_feedback(store, since=None if since is None else since.to_pydatetime())
+    labelled = join_feedback(log_rows, feedback, spec, keep=[output_column(spec)])
     return labelled.tail(rows).reset_index(drop=True)
 
 

@@ -3,8 +3,8 @@ production data, gate it against the champion on the same evaluation data, promo
 
 Only one retrain runs at a time (a lease in the store). Everything is recorded: MLflow tags
 on the run and the model version, the event's record under ``events/``, a
-``retrains/<id>.json`` in the store and ``retrain-result.json`` in the model dir (which the
-workflow's later steps read).
+``retrains/<yyyy>/<mm>/<dd>/<id>.json`` in the store and ``retrain-result.json`` in the
+model dir (which the workflow's later steps read).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pandas as pd
 from driftloop.adapters.datasets import DatasetVersion, open_dataset, read_frame_at, write_dataset
 from driftloop.adapters.event_records import record_event
 from driftloop.adapters.lease import acquire_lease
+from driftloop.adapters.retrain_records import write_retrain
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
@@ -82,7 +83,7 @@ def labelled_production_rows(
 
 
 def _write_result(model_dir: Path | None, store: ObjectStore, result: RetrainResult) -> None:
-    store.write_json(f"retrains/{result.retrain_id}.json", result.to_dict())
+    write_retrain(store, result.retrain_id, result.to_dict())
     if model_dir is not None:
         model_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str))
@@ -99,7 +100,8 @@ def retrain_model(
     promote: bool = True,
     progress: ProgressCallback = no_progress,
 ) -> RetrainResult:
-    """Train a challenger, gate it against the champion, promote it if it wins.
+    """Train a challenger, gate it against the champion, promote it if it wins (``progress``
+    is told each candidate's training step).
 
     Any failure is recorded (``retrain-failed`` with the error on the event, a ``failed``
     result under ``retrains/``) and then raised.

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from driftloop.adapters.reports import read_report, report_ids
+from driftloop.adapters.retrain_records import read_retrains
 from driftloop.adapters.store import ObjectStore, StoreUnavailableError
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
@@ -58,25 +59,6 @@ def read_windows(
             known[report_id] = window
         out.append(window)
     return out
-
-
-def read_retrains(store: ObjectStore) -> list[dict[str, Any]]:
-    """Every ``retrains/<id>.json``, with ``finished_at`` from the object's time if absent."""
-    out = []
-    for key in store.iter_prefix("retrains/", ".json"):
-        try:
-            data = dict(store.read_json(key))
-        except (NotFoundError, ValueError):
-            continue
-        if not data.get("finished_at"):
-            data["finished_at"] = _modified(store, key)
-        out.append(data)
-    return out
-
-
-def _modified(store: ObjectStore, key: str) -> str | None:
-    stamp = store.modified(key)
-    return None if stamp is None else stamp.isoformat(timespec="seconds")
 
 
 def read_live_quality(store: ObjectStore, spec: DatasetSpec) -> dict[str, Any]:

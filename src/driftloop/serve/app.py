@@ -174,6 +174,7 @@ def build_services(settings: Settings) -> Services:
     monitor = DriftMonitor(
         settings, tracker, server.monitor_every_rows,
         gauges=DriftGauges(telemetry.registry), min_interval_s=server.monitor_min_interval_s,
+        store=store, holder=holder,
     )  # fmt: skip
     prediction_log.add_flush_listener(monitor.on_flush)
     return Services(

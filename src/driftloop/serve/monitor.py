@@ -1,58 +1,72 @@
-"""The in-server drift monitor: every N newly logged rows, run ``detect`` in the background.
+"""The in-server drift monitor: every N newly logged rows, a drift check in the background.
 
 It never runs on the request path: the prediction log's flush reports how many rows it
-wrote, and once enough have accumulated a worker thread runs the same detection as
-``driftloop detect --emit`` (report in the store, policy decision, signed event). Checks
-start at most once per ``min_interval_s``: at thousands of requests a second, 500 rows
-arrive every fraction of a second, and back-to-back checks would take a core from serving.
+wrote, and once ``every_rows`` have accumulated a worker thread (at a lower CPU priority)
+checks the newest rows in-process with the same decision code as ``driftloop detect
+--emit`` (``jobs.detect.judge_window``, ``record_check``, ``emit_for``): report in the
+store, policy decision, signed event. The reference's statistics (sorted values, category
+counts) are prepared once per model version and kept; a check then costs milliseconds.
+The Evidently HTML is rendered off the decision path: in the background for drifted
+windows, on demand (``GET /reports/{id}``) for the rest.
+
+Every window is covered: a check reads all rows logged since the previous one (at least
+the spec's ``window_rows``), so when checks fall behind (``min_interval_s``, a slow
+store) several due windows are checked together, *coalesced*, and counted as such in
+``/drift`` and ``/metrics``. Only a backlog beyond ``MAX_WINDOW_ROWS`` is skipped, and
+counted.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import deque
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from typing import Any
+
+import pandas as pd
 
 from driftloop.config.settings import Settings
 
 log = logging.getLogger("driftloop.monitor")
+MAX_WINDOW_ROWS = 200_000
+"""Largest window one check reads into memory (``jobs.detect.STREAM_ROWS``)."""
+LOW_PRIORITY = 10
+"""nice increment of the worker threads: a check yields the cores to serving."""
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The DRIFTLOOP_* variables that recreate these settings in a child process."""
-    env: dict[str, str] = {}
-
-    def put(prefix: str, data: dict[str, Any]) -> None:
-        for key, value in data.items():
-            name = f"{prefix}{key.upper()}"
-            if isinstance(value, dict):
-                put(name + "__", value)
-            elif value is not None:
-                env[name] = value.get_secret_value() if hasattr(value, "get_secret_value") \
-                    else str(value)  # fmt: skip
-
-    put("DRIFTLOOP_", {k: getattr(settings, k) for k in type(settings).model_fields
-                       if k not in ("s3", "server", "webhook")})  # fmt: skip
-    for group in ("s3", "server", "webhook"):
-        model = getattr(settings, group)
-        put(f"DRIFTLOOP_{group.upper()}__",
-            {k: getattr(model, k) for k in type(model).model_fields})  # fmt: skip
-    return env
+def _lower_priority() -> None:
+    """Lower this thread's CPU priority (Linux: each thread has its own nice value)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
 
 
-def _low_priority() -> list[str]:
-    """``nice -n 10`` where there is one: on a busy machine the check yields to serving."""
-    nice = shutil.which("nice")
-    return [nice, "-n", "10"] if nice else []
+@dataclass
+class Coverage:
+    """Windows due (every ``every_rows`` logged rows) and what became of them."""
+
+    windows_due: int = 0
+    windows_covered: int = 0
+    windows_coalesced: int = 0
+    """Due windows checked together with the next one (the monitor was behind)."""
+    windows_skipped: int = 0
+    rows_logged: int = 0
+    rows_covered: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class _Reference:
+    version: str
+    dataset_version: str
+    frame: pd.DataFrame
+    prepared: Any
 
 
 class DriftMonitor:
@@ -65,9 +79,17 @@ class DriftMonitor:
         every_rows: int,
         gauges: Any = None,
         min_interval_s: float = 0.0,
+        store: Any = None,
+        holder: Any = None,
     ) -> None:
         self.settings = settings
         self.tracker = tracker
+        self.store = store
+        self.holder = holder
+        self.coverage = Coverage()
+        self._reference: _Reference | None = None
+        self._html = ThreadPoolExecutor(1, thread_name_prefix="drift-html",
+                                        initializer=_lower_priority)  # fmt: skip
         self.every_rows = every_rows
         self.min_interval_s = min_interval_s
         self.gauges = gauges
@@ -97,7 +119,13 @@ class DriftMonitor:
             return
         with self._lock:
             self._pending += rows
+            before = self.coverage.rows_logged // self.every_rows
+            self.coverage.rows_logged += rows
+            new = self.coverage.rows_logged // self.every_rows - before
+            self.coverage.windows_due += new
             due = self._pending >= self.every_rows
+        if new and self.gauges is not None:
+            self.gauges.windows.labels(outcome="due").inc(new)
         if due:
             self.trigger()
 
@@ -124,8 +152,10 @@ class DriftMonitor:
     def stop(self) -> None:
         """Cancel a check that is waiting for its interval (shutdown)."""
         self._stop.set()
+        self._html.shutdown(wait=False, cancel_futures=True)
 
     def _run_guarded(self) -> None:
+        _lower_priority()
         try:
             if self._stop.wait(self.delay_s(time.monotonic())):
                 return
@@ -143,24 +173,89 @@ class DriftMonitor:
             self.trigger()
 
     def run_once(self) -> dict[str, Any]:
-        """Run one check now: ``driftloop detect --emit`` in a child process.
+        """Check the rows logged since the previous check, in this process."""
+        from driftloop.jobs.detect import (
+            Serving,
+            current_window,
+            emit_for,
+            judge_window,
+            record_check,
+        )
 
-        A child process, not this one: the check (reading the window, the statistics, the
-        Evidently report) holds the interpreter for seconds, which would stall requests. At a
-        lower CPU priority, so that it takes the cores only when serving leaves them idle.
-        """
-        with tempfile.TemporaryDirectory(prefix="driftloop-monitor-") as tmp:
-            out = Path(tmp) / "drift.json"
-            proc = subprocess.run(
-                [*_low_priority(), sys.executable, "-m", "driftloop", "detect", "--emit",
-                 "--output", str(out), "--event-source", "monitor"],
-                env={**os.environ, **settings_env(self.settings)},
-                capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-            if proc.returncode not in (0, 3) or not out.exists():
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-                raise RuntimeError(f"detect exited {proc.returncode}: {' '.join(tail)}")
-            summary: dict[str, Any] = json.loads(out.read_text())
+        started = time.perf_counter()
+        model = self.holder.current if self.holder is not None else None
+        if model is None:
+            raise RuntimeError("no model is serving: nothing to check against")
+        reference = self._reference_for(model)
+        upto, since = self.backlog()
+        backlog = upto - since
+        rows = min(max(self.spec.drift.window_rows, backlog), MAX_WINDOW_ROWS)
+        current = current_window(self.store, rows, reference.version)
+        serving = Serving(model.info, getattr(self.holder, "champion_version", None))
+        result = judge_window(self.spec, self.store, self.tracker,
+                              (reference.frame, reference.prepared), current, serving,
+                              started)  # fmt: skip
+        record_check(self.store, self.spec, result, (reference.frame, current), "later", started)
+        emit_for(result, self.settings, self.store, source="monitor")
+        self.count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
+        summary = result.to_dict()
+        if result.report_id and result.decision is not None and result.decision.window_drifted:
+            self._html.submit(self._render, result.report_id, reference.frame, current, summary)
+        self._record(summary)
+        return summary
+
+    def _reference_for(self, model: Any) -> _Reference:
+        """The serving version's reference, prepared once per version (rebuilt on reload)."""
+        cached = self._reference
+        if cached is not None and cached.version == model.version:
+            return cached
+        from driftloop.adapters.datasets import open_dataset
+        from driftloop.jobs.detect import prepare_for
+
+        dataset_version = str(model.info.dataset_version)
+        frame = open_dataset(self.store, dataset_version).frame("reference")
+        self._reference = _Reference(model.version, dataset_version, frame,
+                                     prepare_for(self.spec, frame))  # fmt: skip
+        return self._reference
+
+    def backlog(self) -> tuple[int, int]:
+        """(rows logged so far, rows the previous checks covered): a check covers the rows
+        in between."""
+        with self._lock:
+            return self.coverage.rows_logged, self.coverage.rows_covered
+
+    def count_covered(self, upto: int, since: int, skipped: bool) -> None:
+        """Count the due windows a check of the rows logged from ``since`` to ``upto``
+        covered (or skipped): more than one is a coalesced check."""
+        every = self.every_rows
+        windows = upto // every - since // every if every > 0 else 0
+        with self._lock:
+            self.coverage.rows_covered = upto
+            if skipped:
+                self.coverage.windows_skipped += windows
+            else:
+                self.coverage.windows_covered += windows
+                self.coverage.windows_coalesced += max(0, windows - 1)
+        if self.gauges is not None and windows:
+            self.gauges.windows.labels(outcome="skipped" if skipped else "covered").inc(windows)
+            if not skipped and windows > 1:
+                self.gauges.windows.labels(outcome="coalesced").inc(windows - 1)
+
+    def _render(
+        self,
+        report_id: str,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        summary: dict[str, Any],
+    ) -> None:
+        from driftloop.jobs.report_html import render_html
+
+        try:
+            render_html(self.store, self.spec, report_id, (reference, current), summary)
+        except Exception:  # the HTML is optional: GET /reports/{id} renders it again
+            log.exception("drift report HTML failed", extra={"report_id": report_id})
+
+    def _record(self, summary: dict[str, Any]) -> None:
         self.checks += 1
         self.latest = summary
         self.last_error = None
@@ -178,7 +273,6 @@ class DriftMonitor:
                 self.gauges.observe_drift(drift["drift_share"], bool(decision.get("retrain")))
         log.info("drift checked", extra={"report_id": summary.get("report_id"),
                                           "retrain": decision.get("retrain")})  # fmt: skip
-        return summary
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for a running check to finish (tests, shutdown)."""
@@ -201,6 +295,14 @@ class DriftGauges:
             "driftloop_drift_checks",
             "Drift checks by decision (retrain / no_retrain).",
             ["decision"],
+            registry=registry,
+        )
+        self.windows = Counter(
+            "driftloop_drift_windows",
+            "Monitor windows (every monitor_every_rows logged rows) by outcome: due, covered "
+            "(checked), coalesced (checked together with the next: the monitor was behind), "
+            "skipped (a backlog too large to read).",
+            ["outcome"],
             registry=registry,
         )
 

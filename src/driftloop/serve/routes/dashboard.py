@@ -188,7 +188,7 @@ class DashboardState:
             "policy": make_policy_facts(spec) if spec is not None else None,
             "monitor": None if monitor is None else {
                 "every_rows": monitor.every_rows, "checks": monitor.checks,
-                "last_error": monitor.last_error},
+                "last_error": monitor.last_error, "coverage": monitor.coverage.to_dict()},
             "windows": windows, "timeline": store_facts["timeline"],
             "quality": store_facts["quality"], "traffic": self.sampler.traffic(),
             "errors": errors,

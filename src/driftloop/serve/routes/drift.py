@@ -25,12 +25,14 @@ def get_drift(request: Request) -> dict[str, Any]:
                 "status": "no drift check yet",
                 "monitor_every_rows": monitor.every_rows if monitor else 0,
                 "monitor_min_interval_s": monitor.min_interval_s if monitor else 0,
+                "coverage": monitor.coverage.to_dict() if monitor else None,
             }
         latest = read_report(store, ids[0])
     return {
         "status": "ok",
         "checks_in_this_process": monitor.checks if monitor else 0,
         "last_error": monitor.last_error if monitor else None,
+        "coverage": monitor.coverage.to_dict() if monitor else None,
         **latest,
     }
 
@@ -40,7 +42,10 @@ def list_reports(request: Request, limit: int = 50) -> list[dict[str, Any]]:
     store = request.app.state.store
     out = []
     for report_id in report_ids(store, limit):
-        data = read_report(store, report_id)
+        try:
+            data = read_report(store, report_id)
+        except (NotFoundError, ValueError):
+            continue  # deleted meanwhile
         summary = data.get("summary") or {}
         out.append(
             {
@@ -71,8 +76,21 @@ def latest_report(request: Request) -> RedirectResponse:
 def get_report(report_id: str, request: Request) -> HTMLResponse:
     if not is_report_id(report_id):
         raise HTTPException(404, f"no report {report_id!r}")
+    store = request.app.state.store
     try:
-        html = read_report_html(request.app.state.store, report_id)
+        html = read_report_html(store, report_id)
+    except NotFoundError:
+        html = _render_on_demand(request, report_id)
+    return HTMLResponse(html)
+
+
+def _render_on_demand(request: Request, report_id: str) -> bytes:
+    """A report written without its HTML (the monitor's, not drifted): render it now from
+    the rows it kept (a sync route: this runs in the thread pool, not the event loop)."""
+    from driftloop.jobs.report_html import render_stored
+
+    monitor = request.app.state.monitor
+    try:
+        return render_stored(request.app.state.store, monitor.spec, report_id)
     except NotFoundError:
         raise HTTPException(404, f"no report {report_id!r}") from None
-    return HTMLResponse(html)

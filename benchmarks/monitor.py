@@ -1,0 +1,209 @@
+"""The in-server drift monitor: what a check costs and what it costs serving.
+
+Prints three figures (not asserted on):
+
+1. **CPU seconds per in-server check of a 1,000-row window** (target <= 0.3 s): the
+   monitor's ``run_once`` in this process, on a copy of the state's datasets in a temp
+   store, after a first check that prepares the reference; ``time.process_time`` around
+   each check (the report JSON, the decision's history reads and the event are included).
+2. **Serving throughput with the monitor on vs off** (target >= 95%): ``driftloop serve``
+   loaded with wrk (``benchmarks/wrk/post_records.lua``: a different test-split record per
+   request, so the traffic is healthy and no retrain starts), monitor
+   every 1,000 rows (minimum interval ``--min-interval``, the default 30 s; 0 for
+   back-to-back checks) vs monitor off, interleaved rounds, best of each.
+3. **Windows covered / windows due** in the monitor-on runs (target 100%), from ``GET
+   /drift`` once the log is flushed, with the request rate wrk reached.
+
+Needs a trained champion in the state folder (``make run-model-training``). Usage::
+
+    uv run python benchmarks/monitor.py --checks 20 --duration 15 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve import ROOT, Target, free_port, run_wrk, wait_ready  # noqa: E402
+
+HISTORY = ("inference", "feedback", "reports", "events", "retrains")
+
+
+def logged_segment(rows: Any, version: str, start: datetime) -> Any:
+    """Test-split rows as one inference-log segment of the serving version."""
+    frame = rows.copy()
+    frame.insert(0, "source", "api")
+    frame.insert(0, "model_version", version)
+    frame.insert(0, "ts", [start + timedelta(milliseconds=i) for i in range(len(frame))])
+    frame.insert(0, "request_id", [f"{start:%H%M%S%f}-{i}" for i in range(len(frame))])
+    frame["prediction"], frame["probability"] = "No", 0.1
+    return frame
+
+
+def check_cpu(settings: Any, checks: int) -> list[float]:
+    """CPU seconds of each in-process check of a fresh 1,000-row window."""
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.production_data import INFERENCE_PREFIX, new_segment_id, segment_key
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.serve.monitor import DriftMonitor
+
+    source = ObjectStore.from_settings(settings)
+    tracker = Tracker(settings, source)
+    info = tracker.alias_version("champion")
+    if info is None:
+        raise SystemExit("no champion: run `make run-model-training` first")
+    tmp = Path(tempfile.mkdtemp(prefix="driftloop-monitor-bench-"))
+    root = source.url.removeprefix("file://")
+    shutil.copytree(root, tmp / "store", ignore=lambda d, names: [n for n in names
+                    if d == root and n in HISTORY])  # fmt: skip
+    store = ObjectStore((tmp / "store").as_uri())
+    ds = open_dataset(store, info.dataset_version)
+    features = [f["name"] for f in ds.schema()["features"]]
+    test = ds.frame("test")[features]
+    holder = SimpleNamespace(current=SimpleNamespace(version=info.version, info=info))
+    monitor = DriftMonitor(settings, tracker, 1000, store=store, holder=holder)
+    seconds = []
+    start = datetime.now(UTC) - timedelta(hours=1)
+    try:
+        for n in range(checks + 1):
+            rows = test.sample(1000, replace=True, random_state=n).reset_index(drop=True)
+            first = start + timedelta(seconds=n)
+            store.write_parquet(segment_key(INFERENCE_PREFIX, first, new_segment_id(first)),
+                                logged_segment(rows, info.version, first))  # fmt: skip
+            monitor.coverage.rows_logged += 1000
+            cpu = time.process_time()
+            monitor.run_once()
+            if n:  # the first check prepares the reference (once per model version)
+                seconds.append(time.process_time() - cpu)
+        monitor.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return seconds
+
+
+def test_records(settings: Any, n: int = 5000) -> str:
+    """Test-split records, one JSON object a line: traffic like the reference (no drift, so
+    no retrain is started and no HTML rendered: the steady state of a healthy model)."""
+    import json
+
+    from driftloop.adapters.datasets import open_dataset
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+
+    store = ObjectStore.from_settings(settings)
+    info = Tracker(settings, store).alias_version("champion")
+    assert info is not None
+    ds = open_dataset(store, str(info.dataset_version))
+    features = [f["name"] for f in ds.schema()["features"]]
+    rows = ds.frame("test")[features].sample(n, replace=True, random_state=0).astype(object)
+    rows = rows.where(rows.notna(), None)
+    return "\n".join(json.dumps(r, default=str) for r in rows.to_dict(orient="records"))
+
+
+def drift_coverage(url: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The monitor's coverage once every due window has been checked (or the timeout)."""
+    deadline = time.time() + timeout
+    coverage: dict[str, Any] = {}
+    while time.time() < deadline:
+        coverage = httpx.get(url + "/drift", timeout=10).json().get("coverage") or {}
+        if (
+            coverage
+            and coverage["windows_covered"] + coverage["windows_skipped"] >= coverage["windows_due"]
+        ):
+            break
+        time.sleep(1)
+    return coverage
+
+
+def serve_target(name: str, body: Path, every_rows: int, logs: Path, interval: float) -> Target:
+    port = free_port()
+    target = Target(name, [sys.executable, "-m", "driftloop", "serve", "--port", str(port),
+                           "--workers", "1"],
+                    f"http://127.0.0.1:{port}/predict", body, "/health/ready")  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": str(every_rows),
+           "DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S": str(interval),
+           "DRIFTLOOP_SERVER__RELOAD_INTERVAL_S": "0"}  # fmt: skip
+    target.proc = subprocess.Popen(target.argv, cwd=ROOT, env=env,
+                                   stdout=(logs / f"{name}.log").open("wb"),
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    return target
+
+
+def throughput(settings: Any, args: argparse.Namespace) -> None:
+    """wrk against the server with the monitor on and off; the monitor's coverage."""
+    import serve
+
+    tmp = Path(tempfile.mkdtemp(prefix="driftloop-monitor-wrk-"))
+    (tmp / "record.json").write_text(test_records(settings))
+    serve.LUA = ROOT / "benchmarks" / "wrk" / "post_records.lua"  # a different record each
+    targets = [serve_target("monitor-on", tmp / "record.json", 1000, tmp, args.min_interval),
+               serve_target("monitor-off", tmp / "record.json", 0, tmp, 0)]  # fmt: skip
+    best: dict[str, float] = {}
+    try:
+        for t in targets:
+            wait_ready(t)
+            run_wrk(t, 2, args.connections, 1)  # warm-up
+        for r in range(args.rounds):
+            for t in targets:
+                res = run_wrk(t, args.duration, args.connections, 1)
+                best[t.name] = max(best.get(t.name, 0.0), res.requests_per_s)
+                print(f"round {r + 1} {t.name:12s} {res.requests_per_s:9.1f} req/s  "
+                      f"p99 {res.p99_ms:6.2f} ms  non-2xx {res.non_2xx}")  # fmt: skip
+        coverage = drift_coverage(targets[0].url.rsplit("/", 1)[0])
+    finally:
+        for t in targets:
+            if t.proc is not None and t.proc.poll() is None:
+                t.proc.terminate()
+                t.proc.wait(30)
+    ratio = best["monitor-on"] / best["monitor-off"]
+    print(f"throughput monitor on / off: {best['monitor-on']:.0f} / {best['monitor-off']:.0f} "
+          f"req/s = {ratio:.1%} (target >= 95%)")  # fmt: skip
+    due = coverage.get("windows_due", 0)
+    print(f"windows covered / due at {best['monitor-on']:.0f} req/s (every 1000 rows): "
+          f"{coverage.get('windows_covered')} / {due} = "
+          f"{(coverage.get('windows_covered', 0) / due if due else 0):.0%} (target 100%); "
+          f"coalesced {coverage.get('windows_coalesced')}, "
+          f"skipped {coverage.get('windows_skipped')}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checks", type=int, default=20, help="in-process checks timed")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--min-interval", type=float, default=30.0,
+                        help="DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S of the monitor-on server "
+                        "(30: the default; 0: back-to-back checks)")  # fmt: skip
+    parser.add_argument("--skip-wrk", action="store_true", help="only the CPU per check")
+    args = parser.parse_args(argv)
+    from driftloop.config.settings import Settings
+
+    settings = Settings()
+    seconds = sorted(check_cpu(settings, args.checks))
+    print(f"CPU seconds per in-server check of a 1000-row window: median "
+          f"{seconds[len(seconds) // 2]:.3f} s, max {seconds[-1]:.3f} s over {len(seconds)} "
+          "checks (target <= 0.3 s)")  # fmt: skip
+    if not args.skip_wrk:
+        if shutil.which("wrk") is None:
+            raise SystemExit("wrk not found (Debian: apt-get install wrk)")
+        throughput(settings, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""``driftloop compact``: past days' segments merge into one file each with the same rows,
+flat-layout history moves into day folders, and retention deletes what is older."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from driftloop.adapters.production_data import (
+    INFERENCE_PREFIX,
+    new_segment_id,
+    read_inference_log,
+    segment_key,
+)
+from driftloop.adapters.reports import read_report, report_ids, write_report
+from driftloop.adapters.retrain_records import read_retrains, retrain_keys
+from driftloop.adapters.store import ObjectStore
+from driftloop.config.settings import RetentionSettings
+from driftloop.jobs.compact import compact
+
+TODAY = date(2026, 6, 10)
+
+
+def log_segments(store: ObjectStore, days: int, per_day: int) -> None:
+    for d in range(days):
+        for n in range(per_day):
+            first = datetime(2026, 6, 10 - d, 8, n, tzinfo=UTC)
+            frame = pd.DataFrame({"request_id": [f"{d}-{n}-{i}" for i in range(5)],
+                                  "ts": [first + timedelta(seconds=i) for i in range(5)],
+                                  "model_version": "1", "x": float(d)})  # fmt: skip
+            store.write_parquet(segment_key(INFERENCE_PREFIX, first, new_segment_id(first)),
+                                frame)  # fmt: skip
+
+
+def test_past_days_merge_into_one_file_each_with_the_same_rows(tmp_path: Path):
+    store = ObjectStore((tmp_path / "store").as_uri())
+    log_segments(store, days=3, per_day=4)
+    before = read_inference_log(store)
+    result = compact(store, RetentionSettings(), today=TODAY)
+    assert (result.days_compacted, result.segments_merged) == (2, 8)  # today is left alone
+    after = read_inference_log(store)
+    pd.testing.assert_frame_equal(before, after)
+    assert len(store.list(f"{INFERENCE_PREFIX}/2026/06/09")) == 1
+    assert len(store.list(f"{INFERENCE_PREFIX}/2026/06/10")) == 4
+
+
+def test_flat_history_moves_into_day_folders_and_retention_deletes_old_days(tmp_path: Path):
+    store = ObjectStore((tmp_path / "store").as_uri())
+    log_segments(store, days=3, per_day=1)
+    old = "20260601T100000000000Z-abcdef"
+    store.write_json(f"reports/{old}/drift.json", {"model_version": "1"})
+    store.write_json("retrains/r1.json", {"retrain_id": "r1", "finished_at": "2026-06-01"})
+    new = "20260610T100000000000Z-abcdef"
+    write_report(store, new, {"model_version": "1"}, html=b"<html></html>")
+    result = compact(store, RetentionSettings(inference_days=2, report_days=5), today=TODAY)
+    assert result.migrated["reports"] == 1 and result.migrated["retrains"] == 1
+    assert not store.exists(f"reports/{old}/drift.json")
+    assert [r["retrain_id"] for r in read_retrains(store)] == ["r1"]
+    assert retrain_keys(store)[0].count("/") == 4
+    assert report_ids(store) == [new]  # the old one was past report_days
+    assert read_report(store, new) == {"model_version": "1"}
+    assert sorted(read_inference_log(store)["x"].unique()) == [0.0, 1.0]  # day 3 deleted
