@@ -64,7 +64,8 @@ def promote(model_dir: Annotated[str, typer.Option()]) -> None: ...
 
 @CONTRACT.command()
 def reload(url: Str = None,
-           mlserver_url: Annotated[list[str] | None, typer.Option()] = None) -> None: ...  # fmt: skip
+           mlserver_url: Annotated[list[str] | None, typer.Option()] = None,
+           ) -> None: ...  # fmt: skip
 
 
 @CONTRACT.command()

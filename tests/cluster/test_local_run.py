@@ -99,7 +99,9 @@ def test_parameters_paths_and_environment(template, tmp_path, recorder) -> None:
     assert argv[argv.index("--url") + 1] == (
         "http://driftloop-api.fastapi.svc.cluster.local:8000/admin/reload"
     )
-    assert argv[argv.index("--mlserver-url") + 1] == "http://mlserver.mlserver.svc.cluster.local:8080"
+    assert (
+        argv[argv.index("--mlserver-url") + 1] == "http://mlserver.mlserver.svc.cluster.local:8080"
+    )
 
 
 def test_cluster_settings_of_the_caller_do_not_leak(

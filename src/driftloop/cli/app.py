@@ -251,7 +251,7 @@ def serve(
 def reload(
     url: Annotated[
         str,
-        typer.Option(help="The server's /admin/reload URL (or its base URL)."),
+        typer.Option(help="The API's /admin/reload URL (or its base URL); empty: no API."),
     ] = "http://127.0.0.1:8000/admin/reload",
     mlserver_url: Annotated[
         list[str] | None,
@@ -268,13 +268,17 @@ def reload(
     from driftloop.jobs.reload import reload_all
 
     settings = Context().settings
+    api_urls = [url] if url else []
+    mlserver_urls = [u for u in mlserver_url or [] if u]
+    if not api_urls and not mlserver_urls:
+        raise InputError("nothing to reload: give --url or --mlserver-url")
     token = settings.effective_admin_token()
-    if token is None:
+    if token is None and api_urls:
         raise InputError("DRIFTLOOP_ADMIN_TOKEN is not set (needed outside development)")
     outcomes = reload_all(
-        [url],
-        [u for u in mlserver_url or [] if u],
-        token=token,
+        api_urls,
+        mlserver_urls,
+        token=token or "",
         model_name=settings.model_name,
         timeout_s=timeout,
     )
@@ -283,7 +287,9 @@ def reload(
             console.print(views.reload_line(outcome))
     failed = [o.error for o in outcomes if o.error is not None]
     if failed:
-        raise DriftloopError("; ".join(failed))
+        raise DriftloopError(
+            f"{len(failed)} of {len(outcomes)} reloads failed: " + "; ".join(failed)
+        )
 
 
 @app.command()
