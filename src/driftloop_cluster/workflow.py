@@ -64,6 +64,7 @@ PARAMETER_DEFAULTS: dict[str, str] = {
     "drift-score": "",
     "force-retrain": "false",
     "api-url": "http://driftloop-api.fastapi.svc.cluster.local:8000",
+    "mlserver-url": "http://mlserver.mlserver.svc.cluster.local:8080",
     "event": "",
     "signature": "",
 }
@@ -78,6 +79,7 @@ PARAMETER_HELP: dict[str, str] = {
     "drift-score": "Drift score the event reported (recorded with the run).",
     "force-retrain": "true: retrain even when the re-check finds no drift.",
     "api-url": "Base URL of the prediction API told to reload the champion.",
+    "mlserver-url": "Base URL of MLServer, told to load the champion again; empty: none.",
     "event": "The event body the webhook received (the Sensor maps it); empty: submitted by hand.",
     "signature": "Its X-Driftloop-Signature header, checked by the verify step.",
 }
@@ -232,10 +234,14 @@ def build_drift_retrain_template() -> WorkflowTemplate:
         )
         reload = _container(
             "reload",
-            ["reload", "--url", _p("api-url") + "/admin/reload"],
+            [
+                "reload",
+                "--url", _p("api-url") + "/admin/reload",
+                "--mlserver-url", _p("mlserver-url"),
+            ],
             retry=_retry(4, errors_only=False),
             admin_token=True,
-        )
+        )  # fmt: skip
         with Steps(name="drift-retrain"):
             Step(name="verify", template=verify)
             Step(name="detect", template=detect, continue_on=ContinueOn(failed=True))

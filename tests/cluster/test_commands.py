@@ -63,7 +63,9 @@ def promote(model_dir: Annotated[str, typer.Option()]) -> None: ...
 
 
 @CONTRACT.command()
-def reload(url: Str = None) -> None: ...
+def reload(url: Str = None,
+           mlserver_url: Annotated[list[str] | None, typer.Option()] = None,
+           ) -> None: ...  # fmt: skip
 
 
 @CONTRACT.command()

@@ -95,7 +95,13 @@ def test_parameters_paths_and_environment(template, tmp_path, recorder) -> None:
     assert env["DRIFTLOOP_X"] == "1"
     assert "DRIFTLOOP_S3__SECRET_ACCESS_KEY" not in env  # Secrets live in the cluster only
     reload = next(r for r in records if r["argv"][0] == "reload")
-    assert reload["argv"][-1] == "http://driftloop-api.fastapi.svc.cluster.local:8000/admin/reload"
+    argv = reload["argv"]
+    assert argv[argv.index("--url") + 1] == (
+        "http://driftloop-api.fastapi.svc.cluster.local:8000/admin/reload"
+    )
+    assert (
+        argv[argv.index("--mlserver-url") + 1] == "http://mlserver.mlserver.svc.cluster.local:8080"
+    )
 
 
 def test_cluster_settings_of_the_caller_do_not_leak(

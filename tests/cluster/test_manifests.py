@@ -261,3 +261,21 @@ def test_driftloop_pods_in_argo_take_no_inbound_traffic(
     cron = find(objs, "CronJob", "driftloop-detect", "argo")["spec"]["jobTemplate"]["spec"]
     for pod in (job, cron["template"]):
         assert selector <= pod["metadata"]["labels"].items()
+
+
+def test_workflow_pods_may_reach_what_the_reload_step_calls(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The reload step calls the API and MLServer through their Services: every overlay's
+    NetworkPolicies admit both flows (and still drop one that is not designed)."""
+    from driftloop_cluster.sim.netpol import Endpoint, check_flow
+
+    for overlay, objs in rendered.items():
+        template = find(objs, "WorkflowTemplate", "drift-retrain-template", "argo")
+        step = Endpoint("argo", template["spec"]["podMetadata"]["labels"])
+        mlserver = Endpoint("mlserver", {"app.kubernetes.io/name": "mlserver"})
+        api = Endpoint("fastapi", {"app.kubernetes.io/name": "driftloop-api"})
+        postgres = Endpoint("mlflow", {"app.kubernetes.io/name": "postgres"})
+        assert check_flow(objs, step, mlserver, 8080, {"http"}).admitted, overlay
+        assert check_flow(objs, step, api, 8000, {"http"}).admitted, overlay
+        assert not check_flow(objs, step, postgres, 5432, {"postgres"}).admitted, overlay

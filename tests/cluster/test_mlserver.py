@@ -31,6 +31,8 @@ from driftloop.core.prepare import clean_frame, features_and_target
 from driftloop_cluster.render import render_overlay
 from driftloop_cluster.sim.venvs import VenvError, image_venv
 
+from ..support.processes import run_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "docker" / "mlserver" / "requirements.txt"
 MODEL_NAME = "driftloop-model"
@@ -75,11 +77,6 @@ def _telco_frames() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, pd.DataFrame]:
     """A LightGBM pipeline registered as driftloop-model@champion in a SQLite registry."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from driftloop.adapters.tracking import SKOPS_TRUSTED_TYPES
-
     spec = load_spec(ROOT / "configs" / "telco.yaml")
     candidate = next(c for c in spec.candidates if c.kind == "lightgbm")
     x_train, y_train, x_serve = _telco_frames()
@@ -87,10 +84,29 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, pd.Dat
 
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = _client(uri)
+    client.create_experiment("mlserver", artifact_location=(root / "art").as_uri())
+    version = _register(uri, pipeline, x_serve)
+    client.set_registered_model_alias(MODEL_NAME, "champion", version)
+    return uri, pipeline, x_serve
+
+
+def _client(uri: str) -> Any:
+    import mlflow
+
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = mlflow.MlflowClient(uri, uri)
-    experiment = client.create_experiment("mlserver", artifact_location=(root / "art").as_uri())
+    return mlflow.MlflowClient(uri, uri)
+
+
+def _register(uri: str, pipeline: Any, x_serve: pd.DataFrame) -> str:
+    """Log a pipeline as MLServer's MLflow runtime loads it; the new version's number."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from driftloop.adapters.tracking import SKOPS_TRUSTED_TYPES
+
+    experiment = _client(uri).get_experiment_by_name("mlserver").experiment_id
     signature = infer_signature(x_serve, pipeline.predict_proba(x_serve))
     with warnings.catch_warnings(), mlflow.start_run(experiment_id=experiment):
         warnings.simplefilter("ignore")
@@ -104,8 +120,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, pd.Dat
             pyfunc_predict_fn="predict_proba",
             registered_model_name=MODEL_NAME,
         )
-    client.set_registered_model_alias(MODEL_NAME, "champion", str(info.registered_model_version))
-    return uri, pipeline, x_serve
+    return str(info.registered_model_version)
 
 
 def _free_port() -> int:
@@ -187,6 +202,15 @@ def _v2_request(frame: pd.DataFrame) -> dict[str, Any]:
     return {"inputs": inputs}
 
 
+def _served(url: str, frame: pd.DataFrame) -> np.ndarray:
+    response = httpx.post(
+        f"{url}/v2/models/{MODEL_NAME}/infer", json=_v2_request(frame), timeout=60
+    )
+    assert response.status_code == 200, response.text
+    (output,) = response.json()["outputs"]
+    return np.asarray(output["data"], dtype=float).reshape(output["shape"])
+
+
 def test_manifest_model_settings_name_the_champion(
     manifest_model_settings: dict[str, dict[str, Any]],
 ) -> None:
@@ -200,12 +224,7 @@ def test_v2_predictions_equal_the_pipeline(
     mlserver_url: str, champion: tuple[str, Any, pd.DataFrame]
 ) -> None:
     _, pipeline, x_serve = champion
-    response = httpx.post(
-        f"{mlserver_url}/v2/models/{MODEL_NAME}/infer", json=_v2_request(x_serve), timeout=60
-    )
-    assert response.status_code == 200, response.text
-    (output,) = response.json()["outputs"]
-    served = np.asarray(output["data"], dtype=float).reshape(output["shape"])
+    served = _served(mlserver_url, x_serve)
     expected = pipeline.predict_proba(x_serve)
     assert served.shape == expected.shape == (len(x_serve), 2)
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
@@ -216,3 +235,42 @@ def test_model_metadata_comes_from_the_signature(mlserver_url: str) -> None:
     names = {i["name"] for i in metadata["inputs"]}
     spec = load_spec(ROOT / "configs" / "telco.yaml")
     assert names == set(spec.features)
+
+
+def test_driftloop_reload_makes_mlserver_answer_the_promoted_version(
+    mlserver_url: str, champion: tuple[str, Any, pd.DataFrame]
+) -> None:
+    """Promote v2, run `driftloop reload --mlserver-url` as the workflow's reload step does:
+    MLServer answers v2's pipeline; an unreachable API or MLServer is named (exit 1) and
+    does not keep the reachable one from reloading. v1 is champion again afterwards."""
+    uri, v1_pipeline, x_serve = champion
+    spec = load_spec(ROOT / "configs" / "telco.yaml")
+    candidate = next(c for c in spec.candidates if c.kind == "lightgbm")
+    x_train, y_train, _ = _telco_frames()
+    v2_pipeline = build_pipeline(spec, candidate).fit(x_train.iloc[:600], y_train[:600])
+    v1_answers, v2_answers = v1_pipeline.predict_proba(x_serve), v2_pipeline.predict_proba(x_serve)
+    assert np.abs(v1_answers - v2_answers).max() > 1e-3  # the versions are told apart
+    client = _client(uri)
+    v1 = client.get_model_version_by_alias(MODEL_NAME, "champion").version
+    client.set_registered_model_alias(MODEL_NAME, "champion", _register(uri, v2_pipeline, x_serve))
+    env = {"DRIFTLOOP_MODEL_NAME": MODEL_NAME}
+    try:
+        np.testing.assert_allclose(_served(mlserver_url, x_serve), v1_answers, atol=1e-9)
+        done = run_cli(["reload", "--url", "", "--mlserver-url", mlserver_url], env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert f"MLServer reloaded {MODEL_NAME} at {mlserver_url}" in done.stdout
+        np.testing.assert_allclose(_served(mlserver_url, x_serve), v2_answers, atol=1e-9)
+
+        api, other = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+        args = ["reload", "--url", api, "--mlserver-url", mlserver_url, "--mlserver-url", other]
+        failed = run_cli(args, env, timeout=300)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        error = " ".join(failed.stderr.split())
+        assert "2 of 3 reloads failed" in error
+        assert f"cannot reach {api}/admin/reload" in error
+        assert f"cannot reach {other}/v2/repository/models/{MODEL_NAME}/load" in error
+        assert f"MLServer reloaded {MODEL_NAME} at {mlserver_url}" in failed.stdout
+        np.testing.assert_allclose(_served(mlserver_url, x_serve), v2_answers, atol=1e-9)
+    finally:
+        client.set_registered_model_alias(MODEL_NAME, "champion", v1)
+        httpx.post(f"{mlserver_url}/v2/repository/models/{MODEL_NAME}/load", timeout=300)

@@ -74,6 +74,20 @@ def test_steps_run_in_order_and_retrain_is_gated(template: dict[str, Any]) -> No
     assert commands == [["driftloop", name] for name in workflow.STEP_ORDER[1:]]
 
 
+def test_reload_tells_the_api_and_mlserver_through_their_services(
+    template: dict[str, Any],
+) -> None:
+    params = {p["name"]: p["value"] for p in template["spec"]["arguments"]["parameters"]}
+    assert params["mlserver-url"] == "http://mlserver.mlserver.svc.cluster.local:8080"
+    reload = next(s for s in workflow_steps(template) if s.name == "reload")
+    command = reload.template["container"]["command"]
+    assert command == [
+        "driftloop", "reload",
+        "--url", "{{workflow.parameters.api-url}}/admin/reload",
+        "--mlserver-url", "{{workflow.parameters.mlserver-url}}",
+    ]  # fmt: skip
+
+
 def test_one_run_at_a_time_and_retries(template: dict[str, Any]) -> None:
     spec = template["spec"]
     assert spec["synchronization"] == {"mutexes": [{"name": workflow.MUTEX}]}

@@ -15,7 +15,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,29 @@ ARTIFACT_SHA_TAG = "artifact_sha256"
 
 class ModelLoadError(DriftloopError):
     """A registered model could not be loaded (missing, tampered or broken artifacts)."""
+
+
+class TrackingUnavailableError(DriftloopError):
+    """The MLflow tracking server did not answer (refused, timed out, retries exhausted):
+    an outage to retry (exit 1), not a missing model or bad input."""
+
+
+def tracking_outage(
+    exc: BaseException, tracking_uri: str | None = None
+) -> TrackingUnavailableError | None:
+    """``exc`` as an outage naming the server (default: MLflow's current tracking URI) when
+    MLflow raised it because no HTTP answer came (its REST client wraps the ``requests``
+    error); None for an answer such as "not found"."""
+    import mlflow
+    import requests
+
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(cause, requests.exceptions.RequestException):
+        return None
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    return TrackingUnavailableError(
+        f"cannot reach the MLflow tracking server at {uri} ({type(cause).__name__})"
+    )
 
 
 @dataclass(frozen=True)
@@ -194,13 +217,20 @@ class Tracker:
         return str(info.model_uri)
 
     # -- registry --------------------------------------------------------------------------
+    def _raise_outage(self, exc: BaseException) -> None:
+        """Raise the outage ``exc`` stands for; return when the server answered."""
+        outage = tracking_outage(exc, self.settings.tracking_uri)
+        if outage is not None:
+            raise outage from exc
+
     def register(self, model_uri: str, run_id: str, tags: dict[str, str]) -> ModelVersionInfo:
         """Register a logged model as a new version, with the sha256 of its files as a tag."""
         from mlflow.exceptions import MlflowException
 
         try:
             self.client.get_registered_model(self.model_name)
-        except MlflowException:
+        except MlflowException as exc:
+            self._raise_outage(exc)
             self.client.create_registered_model(self.model_name)
         # A tracking server accepts a models:/m-<id> source only with that logged model's id.
         model_id = (
@@ -224,6 +254,7 @@ class Tracker:
         try:
             mv = self.client.get_model_version(self.model_name, str(version))
         except MlflowException as exc:
+            self._raise_outage(exc)
             raise NotFoundError(f"model {self.model_name} has no version {version}") from exc
         return ModelVersionInfo(
             name=self.model_name,
@@ -240,7 +271,8 @@ class Tracker:
 
         try:
             mv = self.client.get_model_version_by_alias(self.model_name, alias)
-        except MlflowException:
+        except MlflowException as exc:
+            self._raise_outage(exc)
             return None
         return self.version_info(str(mv.version))
 
@@ -252,8 +284,10 @@ class Tracker:
         """Remove an alias if it exists."""
         from mlflow.exceptions import MlflowException
 
-        with suppress(MlflowException):
+        try:
             self.client.delete_registered_model_alias(self.model_name, alias)
+        except MlflowException as exc:
+            self._raise_outage(exc)
 
     def set_version_tags(self, version: str, tags: dict[str, Any]) -> None:
         """Tag a model version."""

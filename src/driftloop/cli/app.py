@@ -251,18 +251,45 @@ def serve(
 def reload(
     url: Annotated[
         str,
-        typer.Option(help="The server's /admin/reload URL (or its base URL)."),
+        typer.Option(help="The API's /admin/reload URL (or its base URL); empty: no API."),
     ] = "http://127.0.0.1:8000/admin/reload",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 120.0,
+    mlserver_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An MLServer's base URL: it loads the model again (re-resolving "
+            "@champion); repeat for several; empty: none."
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 120.0,
 ) -> None:
-    """Tell a running server to load the champion now (uses $DRIFTLOOP_ADMIN_TOKEN)."""
-    from driftloop.config.errors import InputError
-    from driftloop.jobs.reload import reload_server
+    """Tell running servers to load the champion now: the API (uses $DRIFTLOOP_ADMIN_TOKEN)
+    and each --mlserver-url; exit 1 naming every server that failed."""
+    from driftloop.config.errors import DriftloopError, InputError
+    from driftloop.jobs.reload import reload_all
 
-    token = Context().settings.effective_admin_token()
-    if token is None:
+    settings = Context().settings
+    api_urls = [url] if url else []
+    mlserver_urls = [u for u in mlserver_url or [] if u]
+    if not api_urls and not mlserver_urls:
+        raise InputError("nothing to reload: give --url or --mlserver-url")
+    token = settings.effective_admin_token()
+    if token is None and api_urls:
         raise InputError("DRIFTLOOP_ADMIN_TOKEN is not set (needed outside development)")
-    console.print(views.reload_line(reload_server(url, token, timeout)))
+    outcomes = reload_all(
+        api_urls,
+        mlserver_urls,
+        token=token or "",
+        model_name=settings.model_name,
+        timeout_s=timeout,
+    )
+    for outcome in outcomes:
+        if outcome.error is None:
+            console.print(views.reload_line(outcome))
+    failed = [o.error for o in outcomes if o.error is not None]
+    if failed:
+        raise DriftloopError(
+            f"{len(failed)} of {len(outcomes)} reloads failed: " + "; ".join(failed)
+        )
 
 
 @app.command()

@@ -66,6 +66,18 @@ def handle_errors(fn: F) -> F:
                 err_console.print(error_line(str(exc)), highlight=False)
                 raise typer.Exit(1) from None
             raise
+        except Exception as exc:
+            # An MLflow call the tracker does not wrap, failing for want of a server: an
+            # outage (exit 1, naming the server), not a traceback; anything else surfaces.
+            if not type(exc).__module__.startswith("mlflow."):
+                raise
+            from driftloop.adapters.tracking import tracking_outage
+
+            outage = tracking_outage(exc)
+            if outage is None:
+                raise
+            err_console.print(error_line(str(outage)), highlight=False)
+            raise typer.Exit(outage.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

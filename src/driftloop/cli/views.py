@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the jobs import pandas and MLflow; --help must not
     from driftloop.jobs.detect import DetectResult
     from driftloop.jobs.evaluate import EvaluationResult
     from driftloop.jobs.prepare import PrepareResult
-    from driftloop.jobs.reload import ReloadResult
+    from driftloop.jobs.reload import ReloadOutcome
     from driftloop.jobs.retrain import RetrainResult
     from driftloop.jobs.train import TrainResult
 
@@ -168,8 +168,14 @@ def retrain_view(result: RetrainResult) -> Table:
     return table
 
 
-def reload_line(result: ReloadResult) -> str:
-    """Whether the server swapped models."""
+def reload_line(outcome: ReloadOutcome) -> str:
+    """What one server did: the API's swap (or not), MLServer's re-load."""
+    from driftloop.jobs.reload import MLServerReloadResult
+
+    result = outcome.result
+    assert result is not None, outcome.error
+    if isinstance(result, MLServerReloadResult):
+        return f"[green]MLServer reloaded[/] {result.model_name} at {result.url}: ready"
     if result.changed:
         return f"[green]reloaded[/]: v{result.previous_version} -> v{result.serving_version}"
     return f"unchanged: serving v{result.serving_version}"
