@@ -30,10 +30,7 @@ class CountingStore(ObjectStore):
 
 def test_a_drift_window_reads_only_the_newest_segments(tmp_path: Path):
     from driftloop.adapters.production_data import INFERENCE_PREFIX, new_segment_id, segment_key
-    from driftloop.config.spec import load_spec
     from driftloop.jobs.detect import current_window
-
-    from ..conftest import TELCO_SPEC
 
     store = CountingStore((tmp_path / "store").as_uri())
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -47,7 +44,7 @@ def test_a_drift_window_reads_only_the_newest_segments(tmp_path: Path):
         })  # fmt: skip
         store.write_parquet(segment_key(INFERENCE_PREFIX, first, new_segment_id(first)), frame)
 
-    window = current_window(store, load_spec(TELCO_SPEC), WINDOW_ROWS, "1")
+    window = current_window(store, WINDOW_ROWS, "1")
     assert len(window) == WINDOW_ROWS
     assert window["request_id"].iloc[-1] == f"{SEGMENTS - 1}-{ROWS_PER_SEGMENT - 1}"
     needed = -(-WINDOW_ROWS // ROWS_PER_SEGMENT)

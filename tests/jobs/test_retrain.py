@@ -144,3 +144,49 @@ def test_shifted_world_retrain_then_promote_step(trained_env, tmp_path):
     assert champion(trained_env) == out["challenger_version"]
     store = store_of(trained_env)
     assert store.read_json("datasets/latest.json")["version"] == out["dataset_version"]
+
+
+def retrain_in_process(env, current: str, spec_path: str | None = None, event_id: str = "ev-f"):
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.config.settings import Settings
+    from driftloop.config.spec import load_spec
+    from driftloop.jobs.retrain import retrain_model
+
+    settings = Settings()
+    store = ObjectStore.from_settings(settings)
+    spec = load_spec(spec_path or env["DRIFTLOOP_SPEC"])
+    return retrain_model(spec, store, Tracker(settings, store), event_id=event_id,
+                         current_data_path=current)  # fmt: skip
+
+
+def assert_failed_and_released(env, event_id: str, error: str) -> None:
+    store = store_of(env)
+    record = store.read_json(f"events/{event_id}.json")
+    assert record["status"] == "retrain-failed", record
+    assert [h["what"] for h in record["history"]] == ["retrain-running", "retrain-failed"]
+    assert error in record["history"][-1]["error"]
+    assert not store.exists(lease_key("retrain"))
+
+
+def test_a_scikit_learn_error_is_recorded_then_raised(trained_env, tmp_path):
+    """A candidate sklearn refuses at fit time: not a DriftloopError, still recorded."""
+    data = labelled_file(trained_env, tmp_path, split_of(trained_env, "valid"), "v.parquet")
+    spec = yaml.safe_load(Path(trained_env["DRIFTLOOP_SPEC"]).read_text())
+    spec["candidates"] = [{"name": "bad", "kind": "logistic_regression", "params": {"C": -1.0}}]
+    spec_path = tmp_path / "bad.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    before = champion(trained_env)
+    with pytest.raises(ValueError, match="C"):
+        retrain_in_process(trained_env, data, str(spec_path), event_id="ev-sklearn")
+    assert_failed_and_released(trained_env, "ev-sklearn", "InvalidParameterError")
+    assert champion(trained_env) == before
+
+
+def test_a_store_error_is_recorded_then_raised(trained_env, tmp_path):
+    """The store cannot take the retrain's result (``retrains`` is a file, not a folder):
+    an OSError at the last step, after the model was trained and gated."""
+    data = labelled_file(trained_env, tmp_path, split_of(trained_env, "valid"), "v.parquet")
+    (Path(trained_env["DRIFTLOOP_STATE_DIR"]) / "store" / "retrains").write_text("in the way")
+    with pytest.raises(OSError, match="retrains"):
+        retrain_in_process(trained_env, data, event_id="ev-store")
+    assert_failed_and_released(trained_env, "ev-store", "StoreUnavailableError")

@@ -33,7 +33,7 @@ def write_window(env: dict[str, str], tmp_path: Path, shift: bool) -> str:
     frame.to_parquet(path)
     settings = Settings()
     store = ObjectStore.from_settings(settings)
-    result = detect_drift(settings, load_spec(settings.spec), store, Tracker(settings, store),
+    result = detect_drift(load_spec(settings.spec), store, Tracker(settings, store),
                           current_data_path=str(path), report=False)  # fmt: skip
     return str(result.report_id)
 

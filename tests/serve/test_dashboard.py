@@ -266,7 +266,7 @@ def write_window(client: Any, frame: pd.DataFrame) -> str:
     s = client.app.state
     path = Path(s.settings.state_dir) / f"window-{len(s.store.list('reports'))}.parquet"
     frame.to_parquet(path)
-    result = detect_drift(s.settings, load_spec(s.settings.spec), s.store, s.tracker,
+    result = detect_drift(load_spec(s.settings.spec), s.store, s.tracker,
                           current_data_path=str(path), report=False)  # fmt: skip
     return str(result.report_id)
 

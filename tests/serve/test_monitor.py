@@ -120,7 +120,7 @@ class RecordingMonitor:
                 self.starts.append(time.monotonic())
                 return {}
 
-        return Recording(Settings(), store=None, tracker=None, every_rows=10,
+        return Recording(Settings(), tracker=None, every_rows=10,
                          min_interval_s=min_interval_s)  # fmt: skip
 
 

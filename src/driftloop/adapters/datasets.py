@@ -92,7 +92,9 @@ def write_dataset(
 
 
 def read_frame_at(path: str, store: ObjectStore) -> pd.DataFrame:
-    """Read a Parquet or CSV table given as a store key, a store URL or a local path."""
+    """Read a Parquet or CSV table given as a store key, a store URL, another URL on the
+    store's backend (read through the store: its endpoint, credentials, timeouts) or a
+    local path."""
     import io
     from pathlib import Path
 
@@ -101,12 +103,9 @@ def read_frame_at(path: str, store: ObjectStore) -> pd.DataFrame:
     if path.startswith(store.url + "/"):
         data = store.read_bytes(path[len(store.url) + 1 :])
     elif "://" in path and not path.startswith("file://"):
-        import fsspec
-
         try:
-            with fsspec.open(path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError as exc:
+            data = store.read_url(path)
+        except NotFoundError as exc:
             raise InputError(f"data file not found: {path}") from exc
     else:
         local = Path(path.removeprefix("file://"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.errors import NotFoundError
+from driftloop.core.statuses import EventStatus
 
 
 def event_key(event_id: str) -> str:
@@ -14,16 +15,18 @@ def event_key(event_id: str) -> str:
     return f"events/{event_id}.json"
 
 
-def record_event(store: ObjectStore, event_id: str, what: str, **details: Any) -> dict[str, Any]:
+def record_event(
+    store: ObjectStore, event_id: str, what: EventStatus, **details: Any
+) -> dict[str, Any]:
     """Append a step to an event's record (creating it when needed)."""
     try:
         record = dict(store.read_json(event_key(event_id)))
     except NotFoundError:
         record = {"event_id": event_id, "history": []}
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    record["status"] = what
+    record["status"] = str(what)
     record["updated_at"] = now
-    record.setdefault("history", []).append({"at": now, "what": what, **details})
+    record.setdefault("history", []).append({"at": now, "what": str(what), **details})
     if "event" in details:
         record["event"] = details["event"]
     store.write_json(event_key(event_id), record)

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from driftloop.config.errors import NotFoundError
+from driftloop.config.errors import InputError, NotFoundError
 from driftloop.config.settings import Settings
 
 
@@ -88,28 +89,41 @@ class ObjectStore:
         """The full URL of a key."""
         return f"{self.url}/{key.lstrip('/')}"
 
+    @contextlib.contextmanager
+    def _reaching(
+        self, what: str, answers: tuple[type[OSError], ...] = (FileNotFoundError,)
+    ) -> Iterator[None]:
+        """Translate a backend error into StoreUnavailableError naming what was tried.
+
+        ``answers`` pass through: errors that answer the question (no such object) rather
+        than say the store failed.
+        """
+        passing: tuple[type[OSError], ...] = (StoreUnavailableError, *answers)
+        try:
+            yield
+        except passing:
+            raise
+        except _unreachable_errors() as exc:
+            raise StoreUnavailableError(f"object store {self.url}: {what}: {exc}") from exc
+
     # -- basic operations ------------------------------------------------------------------
     def exists(self, key: str) -> bool:
         """True when the object exists."""
-        try:
+        with self._reaching(f"could not check {key}"):
             return bool(self.fs.exists(self._path(key)))
-        except _unreachable_errors() as exc:
-            raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
 
     def read_bytes(self, key: str) -> bytes:
         """The object's bytes; NotFoundError when it does not exist."""
         try:
-            with self.fs.open(self._path(key), "rb") as fh:
+            with self._reaching(f"could not read {key}"), self.fs.open(self._path(key), "rb") as fh:
                 return bytes(fh.read())
         except FileNotFoundError as exc:
             raise NotFoundError(f"not in the store: {self.uri(key)}") from exc
-        except _unreachable_errors() as exc:
-            raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Write an object atomically (temporary file + rename locally, one PUT on S3)."""
         path = self._path(key)
-        try:
+        with self._reaching(f"could not write {self.uri(key)}", answers=()):
             if self.is_local:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
@@ -122,23 +136,48 @@ class ObjectStore:
                     raise
             else:
                 self.fs.pipe_file(path, data)
-        except _unreachable_errors() as exc:
-            raise StoreUnavailableError(f"could not write {self.uri(key)}: {exc}") from exc
 
     def delete(self, key: str) -> None:
         """Delete one object; a missing object is not an error."""
-        with contextlib.suppress(FileNotFoundError):
+        with self._reaching(f"could not delete {key}"), contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(key))
+
+    def modified(self, key: str) -> datetime | None:
+        """When the object was last written (UTC); None when it is gone or the backend
+        does not say."""
+        try:
+            with self._reaching(f"could not stat {key}"):
+                stamp = self.fs.modified(self._path(key))
+        except (NotImplementedError, FileNotFoundError):
+            return None
+        if not isinstance(stamp, datetime):
+            return None
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC)
+
+    def read_url(self, url: str) -> bytes:
+        """An object outside the root but on the same backend (another bucket or prefix),
+        read with this store's endpoint, credentials and timeouts; NotFoundError when absent.
+
+        InputError for a URL of another backend: it would be read without any of them.
+        """
+        protocol, sep, path = url.partition("://")
+        own = "file" if self.is_local else self.url.partition("://")[0]
+        if not sep or protocol != own:
+            raise InputError(f"{url} is not on the object store's backend ({own}://)")
+        try:
+            with self._reaching(f"could not read {url}"), self.fs.open(path, "rb") as fh:
+                return bytes(fh.read())
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"not found: {url}") from exc
 
     def list(self, prefix: str) -> list[str]:
         """Keys of every object under a prefix, sorted."""
         base = self._path(prefix).rstrip("/")
         try:
-            found = self.fs.find(base)
+            with self._reaching(f"could not list {prefix}"):
+                found = self.fs.find(base)
         except FileNotFoundError:
             return []
-        except _unreachable_errors() as exc:
-            raise StoreUnavailableError(f"object store {self.url} unreachable: {exc}") from exc
         root = self.root.rstrip("/") + "/"
         keys = []
         for p in found:
@@ -188,23 +227,30 @@ class ObjectStore:
         """
         path = self._path(key)
         if self.is_local:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            try:
-                os.link(tmp, path)
-                return True
-            except FileExistsError:
-                return False
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            with self._reaching(f"could not create {key}", answers=()):
+                return _link_new(Path(path), data)
         if self.exists(key):
             return False
         try:
-            self.fs.pipe_file(path, data, mode="create")
+            with self._reaching(f"could not create {key}", answers=(FileExistsError,)):
+                self.fs.pipe_file(path, data, mode="create")
         except FileExistsError:
             return False
         except TypeError:  # an s3fs without conditional writes
             self.write_bytes(key, data)
         return True
+
+
+def _link_new(path: Path, data: bytes) -> bool:
+    """Write a file only if its name is free (a hard link fails when it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -260,7 +260,6 @@ def detect(
     if emit and ctx.settings.effective_webhook_secret() is None:  # fail before the work
         raise InputError("--emit signs drift events: set DRIFTLOOP_WEBHOOK__SECRET")
     result = detect_drift(
-        ctx.settings,
         ctx.spec,
         ctx.store,
         ctx.tracker,

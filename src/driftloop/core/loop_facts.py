@@ -17,12 +17,19 @@ import pandas as pd
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.metrics import classification_metrics, regression_metrics
 from driftloop.core.retraining import join_feedback
+from driftloop.core.statuses import (
+    FINAL_EVENT,
+    RETRAIN_PREFIX,
+    EventStatus,
+    RetrainStatus,
+    retrain_status,
+)
 
 QUALITY_WINDOWS = 12
 """Newest labelled windows shown."""
 TIMELINE_LIMIT = 40
 """Newest timeline entries shown."""
-_FINAL_RETRAIN = {"promoted", "rejected", "trained", "skipped", "failed"}
+_STARTED = (EventStatus.RETRAIN_RUNNING, EventStatus.RETRAIN_STARTED)
 
 
 def now_iso() -> str:
@@ -96,7 +103,7 @@ def _gate_entry(retrain: Mapping[str, Any], at: str | None) -> dict[str, Any] | 
     if not gate:
         return None
     status = retrain.get("status")
-    outcome = "promoted" if status == "promoted" else (
+    outcome = RetrainStatus.PROMOTED if status == RetrainStatus.PROMOTED else (
         "passed" if gate.get("promote") else "rejected")  # fmt: skip
     return {
         "at": at, "kind": "gate", "id": retrain.get("retrain_id"), "outcome": outcome,
@@ -154,17 +161,16 @@ def build_timeline(
                         "id": event_id, "outcome": str(record.get("status", "?")),
                         "detail": detail, "report_id": ev.get("report_id"),
                         "scores": None})  # fmt: skip
-        steps = [h for h in history if str(h.get("what", "")).startswith("retrain-")]
+        steps = [h for h in history if str(h.get("what", "")).startswith(RETRAIN_PREFIX)]
         if not steps and event_id not in by_id:
             continue
         retrain = by_id.pop(event_id, None)
-        final = next((h for h in reversed(steps)
-                      if h["what"].removeprefix("retrain-") in _FINAL_RETRAIN), None)  # fmt: skip
+        final = next((h for h in reversed(steps) if h["what"] in FINAL_EVENT), None)
         if retrain is None and final is not None and isinstance(final.get("result"), dict):
             retrain = final["result"]
-        started = next((h for h in steps if h["what"] in ("retrain-running", "retrain-started")),
+        started = next((h for h in steps if h["what"] in _STARTED),
                        steps[0] if steps else None)  # fmt: skip
-        outcome = (final["what"].removeprefix("retrain-") if final
+        outcome = (str(retrain_status(final["what"])) if final
                    else (retrain or {}).get("status") or "running")  # fmt: skip
         end_at = final.get("at") if final else (retrain or {}).get("finished_at")
         entries.append(

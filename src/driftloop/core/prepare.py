@@ -39,20 +39,21 @@ def _is_blank(series: pd.Series) -> pd.Series:
     return series.isna() | series.astype(str).str.strip().eq("")
 
 
-def clean_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, CleaningSummary]:
-    """Validate columns, coerce types and drop bad rows; raise InputError naming a problem."""
-    columns = [str(c).strip() for c in raw.columns]
+def _select_columns(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The spec's features and target (names stripped); InputError naming a missing one."""
     frame = raw.copy()
-    frame.columns = columns
+    frame.columns = [str(c).strip() for c in raw.columns]
     if spec.target not in frame.columns:
         raise InputError(f"target column '{spec.target}' is not in the data")
     missing = [f for f in spec.features if f not in frame.columns]
     if missing:
         raise InputError(f"features in the spec but not in the data: {', '.join(missing)}")
     dropped = tuple(c for c in spec.drop_columns if c in frame.columns)
-    frame = frame[[*spec.features, spec.target]]
-    rows_in = len(frame)
+    return frame[[*spec.features, spec.target]], dropped
 
+
+def _strip_strings(frame: pd.DataFrame, spec: DatasetSpec) -> int:
+    """Strip categorical and target strings in place (blank becomes missing); count changes."""
     stripped = 0
     for col in [*spec.categorical_features, spec.target]:
         if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
@@ -60,7 +61,14 @@ def clean_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, Cle
             new = as_str.str.strip()
             stripped += int((new != as_str).fillna(False).sum())
             frame[col] = new.replace("", np.nan)
+    return stripped
 
+
+def _coerce_numeric(
+    frame: pd.DataFrame, spec: DatasetSpec
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Numeric features as float64 in place; counts of blanks and of invalid values per
+    column; InputError when a column has more invalid values than the spec allows."""
     blank: dict[str, int] = {}
     invalid: dict[str, int] = {}
     for col in spec.numeric_features:
@@ -84,7 +92,25 @@ def clean_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, Cle
                 )
             invalid[col] = n_bad
         frame[col] = numeric.astype("float64")
+    return blank, invalid
 
+
+def _encode_target_column(frame: pd.DataFrame, spec: DatasetSpec) -> None:
+    if spec.is_classification:
+        frame[spec.target] = encode_target(frame[spec.target], spec)
+    else:
+        target = pd.to_numeric(frame[spec.target], errors="coerce")
+        if target.isna().any():
+            raise InputError(f"target column '{spec.target}' has non-numeric values")
+        frame[spec.target] = target.astype("float64")
+
+
+def clean_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, CleaningSummary]:
+    """Validate columns, coerce types and drop bad rows; raise InputError naming a problem."""
+    frame, dropped = _select_columns(raw, spec)
+    rows_in = len(frame)
+    stripped = _strip_strings(frame, spec)
+    blank, invalid = _coerce_numeric(frame, spec)
     for col in spec.categorical_features:
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
 
@@ -94,14 +120,7 @@ def clean_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, Cle
     frame = frame.drop_duplicates()
     duplicates = before - len(frame)
     frame = frame.reset_index(drop=True)
-
-    if spec.is_classification:
-        frame[spec.target] = encode_target(frame[spec.target], spec)
-    else:
-        target = pd.to_numeric(frame[spec.target], errors="coerce")
-        if target.isna().any():
-            raise InputError(f"target column '{spec.target}' has non-numeric values")
-        frame[spec.target] = target.astype("float64")
+    _encode_target_column(frame, spec)
     if len(frame) < 20:
         raise InputError(f"only {len(frame)} usable rows after cleaning; need at least 20")
 

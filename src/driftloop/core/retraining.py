@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from driftloop.config.errors import InputError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.prepare import encode_target
 
 
 def join_feedback(log: pd.DataFrame, feedback: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -26,31 +26,58 @@ def join_feedback(log: pd.DataFrame, feedback: pd.DataFrame, spec: DatasetSpec) 
     if merged.empty:
         return pd.DataFrame(columns=columns)
     if spec.is_classification:
-        labels = merged["label"].astype(str).str.strip()
-        known = labels.isin(_class_labels(labels, spec))
-        merged = merged[known]
-        merged[spec.target] = (labels[known] == spec.positive_class).astype("int64")
+        target = encode_labels(merged["label"], spec)
+        merged = merged[target.notna()].copy()
+        merged[spec.target] = target.dropna().astype("int64")
     else:
         merged[spec.target] = pd.to_numeric(merged["label"], errors="coerce")
         merged = merged[merged[spec.target].notna()]
     return merged[columns].sort_values("ts").reset_index(drop=True)
 
 
-def _class_labels(labels: pd.Series, spec: DatasetSpec) -> set[str]:
-    values = set(labels.unique())
-    # labels may come as the class names or as 0/1
-    return values if spec.positive_class in values else values & {"0", "1"}
+_ONE = frozenset({"1", "1.0", "true"})
+_ZERO = frozenset({"0", "0.0", "false"})
+_MISSING = frozenset({"", "nan", "none", "null", "<na>"})
+
+
+def encode_labels(labels: pd.Series, spec: DatasetSpec) -> pd.Series:
+    """Binary labels as 1 (positive class) / 0, NaN where a label is unusable.
+
+    Labels may come as the class names (``"Yes"``/``"No"``) or as ``0``/``1`` (ints,
+    floats, strings or booleans) whatever the positive class is called: 1 is the positive
+    class. Any other name is the negative class (the task is binary); empty labels and
+    other numbers are unusable.
+    """
+    text = labels.astype(str).str.strip()
+    lower = text.str.lower()
+    positive = str(spec.positive_class).strip()
+    if positive.lower() in _ONE | _ZERO:  # the class names are themselves 0/1
+        is_positive = lower.isin(_ONE if positive.lower() in _ONE else _ZERO)
+        known = lower.isin(_ONE | _ZERO)
+    else:
+        is_positive = (text == positive) | lower.isin(_ONE)
+        numeric = pd.to_numeric(text, errors="coerce").notna()
+        known = ~lower.isin(_MISSING) & (~numeric | lower.isin(_ONE | _ZERO))
+    return is_positive.astype("float64").where(known)
 
 
 def normalise_labelled(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """A labelled frame from a file: features as prepared, target as 0/1 (classification)."""
+    """A labelled frame from a file: features as prepared, target as 0/1 (classification,
+    see ``encode_labels``); InputError naming the labels that are neither."""
     out = frame.copy()
     for col in spec.numeric_features:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     for col in spec.categorical_features:
         out[col] = out[col].astype(object).where(out[col].notna(), None)
-    if spec.is_classification and not pd.api.types.is_integer_dtype(out[spec.target]):
-        out[spec.target] = encode_target(out[spec.target], spec)
+    if spec.is_classification:
+        target = encode_labels(out[spec.target], spec)
+        if target.isna().any():
+            bad = sorted(set(out.loc[target.isna(), spec.target].astype(str)))[:5]
+            raise InputError(
+                f"target column '{spec.target}' has labels that are neither a class name nor "
+                f"0/1: {', '.join(bad)} (positive class {spec.positive_class!r})"
+            )
+        out[spec.target] = target.astype("int64")
     return out
 
 

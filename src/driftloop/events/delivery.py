@@ -12,6 +12,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.config.errors import DriftloopError
 from driftloop.config.settings import Settings
 from driftloop.core.signing import SIGNATURE_HEADER, sign_body
+from driftloop.core.statuses import EventStatus
 from driftloop.events.intake import receive_event
 from driftloop.events.local_runner import start_local_retrain
 from driftloop.events.model import DriftEvent, EventDeliveryError, Receipt, encode_event
@@ -64,7 +65,7 @@ def emit_event(
     record_event(
         store,
         event.event_id,
-        "emitted",
+        EventStatus.EMITTED,
         event=event.model_dump(),
         target=settings.webhook.url or "local",
     )
@@ -77,11 +78,11 @@ def emit_event(
             settings.webhook.timeout_s,
             token=settings.webhook.token.get_secret_value() if settings.webhook.token else None,
         )
-        record_event(store, event.event_id, "delivered", http_status=status)
+        record_event(store, event.event_id, EventStatus.DELIVERED, http_status=status)
         return Receipt("accepted", f"delivered to {settings.webhook.url} (HTTP {status})", event)
     body = encode_event(event)
     receipt = receive_event(body, sign_body(body, secret), secret, store)
     if receipt.status == "accepted" and run_locally:
         proc = start_local_retrain(event, settings)
-        record_event(store, event.event_id, "retrain-started", pid=proc.pid)
+        record_event(store, event.event_id, EventStatus.RETRAIN_STARTED, pid=proc.pid)
     return receipt

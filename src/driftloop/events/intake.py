@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from driftloop.adapters.event_records import record_event
 from driftloop.adapters.store import ObjectStore
 from driftloop.core.signing import verify_signature
+from driftloop.core.statuses import EventStatus
 from driftloop.events.model import DriftEvent, Receipt
 
 log = logging.getLogger("driftloop.events")
@@ -27,9 +28,9 @@ def receive_event(body: bytes, signature: str | None, secret: str, store: Object
         return Receipt("rejected", f"invalid event body: {exc.errors()[0]['msg']}")
     claim = f"events/{event.event_id}.claim.json"
     if not store.create_exclusive(claim, body):
-        record_event(store, event.event_id, "duplicate-skipped")
+        record_event(store, event.event_id, EventStatus.DUPLICATE_SKIPPED)
         log.info("duplicate event skipped", extra={"event_id": event.event_id})
         return Receipt("duplicate", "event id seen before; not acted on again", event)
-    record_event(store, event.event_id, "accepted", event=event.model_dump())
+    record_event(store, event.event_id, EventStatus.ACCEPTED, event=event.model_dump())
     log.info("event accepted", extra={"event_id": event.event_id})
     return Receipt("accepted", "accepted", event)

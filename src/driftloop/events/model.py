@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from driftloop.config.errors import DriftloopError
+from driftloop.core.statuses import ReceiptStatus
 
 
 class DriftWindow(BaseModel):
@@ -46,7 +46,7 @@ class DriftEvent(BaseModel):
 class Receipt:
     """What a receiver did with a delivery."""
 
-    status: Literal["accepted", "duplicate", "rejected"]
+    status: ReceiptStatus
     reason: str
     event: DriftEvent | None = None
 

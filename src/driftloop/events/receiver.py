@@ -18,6 +18,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.core.signing import SIGNATURE_HEADER
+from driftloop.core.statuses import EventStatus
 from driftloop.events.intake import receive_event
 from driftloop.events.local_runner import start_local_retrain
 
@@ -46,7 +47,7 @@ def create_receiver_app(settings: Settings, run_retrain: bool = True) -> FastAPI
             return JSONResponse(payload, status_code=401)
         if receipt.status == "accepted" and run_retrain and receipt.event is not None:
             proc = start_local_retrain(receipt.event, settings)
-            record_event(store, receipt.event.event_id, "retrain-started", pid=proc.pid)
+            record_event(store, receipt.event.event_id, EventStatus.RETRAIN_STARTED, pid=proc.pid)
         return JSONResponse(payload)
 
     @app.get("/health")

@@ -24,6 +24,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from driftloop.core.statuses import FINAL_EVENT, EventStatus
+
 
 @dataclass
 class Step:
@@ -111,6 +113,202 @@ STEPS = [
 ]
 
 
+class DemoRun:
+    """One run of the demo: the state the steps share, and one method per step.
+
+    Each step returns the line the timeline shows and keeps what later steps need in
+    ``facts``.
+    """
+
+    def __init__(
+        self, state_dir: Path, spec_path: Path, normal_rows: int, drift_rows: int,
+        timeout_s: float,
+    ) -> None:  # fmt: skip
+        from driftloop.adapters.store import ObjectStore
+        from driftloop.adapters.tracking import Tracker
+        from driftloop.config.settings import Settings
+        from driftloop.config.spec import load_spec
+
+        self.state_dir = state_dir
+        self.env = {
+            "DRIFTLOOP_STATE_DIR": str(state_dir),
+            "DRIFTLOOP_SPEC": str(spec_path),
+            "DRIFTLOOP_SERVER__RELOAD_INTERVAL_S": "1",
+            "DRIFTLOOP_SERVER__LOG_FLUSH_INTERVAL_S": "0.5",
+            "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": "0",  # the demo runs detect itself, visibly
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+        os.environ.update(self.env)
+        self.settings = Settings()
+        self.spec = load_spec(spec_path)
+        self.store = ObjectStore.from_settings(self.settings)
+        self.tracker = Tracker(self.settings, self.store)
+        self.normal_rows, self.drift_rows, self.timeout_s = normal_rows, drift_rows, timeout_s
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.facts: dict[str, Any] = {"base_url": self.base}
+        self.server: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=self.base, timeout=60)
+        # progress bars off in the live view
+        self.quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+
+    def steps(self) -> list[Callable[[], str]]:
+        """The steps, in the order of ``STEPS``."""
+        return [self.prepare, self.train, self.start, self.normal, self.detect_normal,
+                self.simulate, self.detect_drifted, self.retrain, self.reload]  # fmt: skip
+
+    def prepare(self) -> str:
+        from driftloop.jobs.prepare import prepare_dataset
+
+        r = prepare_dataset(self.spec, self.store)
+        self.facts["dataset_version"] = r.version
+        return f"dataset {r.version}: " + ", ".join(f"{k} {v}" for k, v in r.rows.items())
+
+    def train(self) -> str:
+        from driftloop.jobs.train import train_models
+
+        r = train_models(self.spec, self.store, self.tracker, console=self.quiet)
+        self.facts["champion_before"] = r.registered.version
+        self.facts["train_score"] = r.comparison["new_score"]
+        return (
+            f"{len(r.candidates)} candidates; best {r.best}, v{r.registered.version} "
+            f"test {self.spec.metric} {r.comparison['new_score']:.4f}"
+        )
+
+    def start(self) -> str:
+        logs = self.state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "driftloop", "serve", "--port", str(self.port)],
+            stdout=(logs / "server.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.server.poll() is not None:
+                raise DemoFailed(f"server exited ({self.server.returncode}); "
+                                 f"see {logs}/server.log")  # fmt: skip
+            try:
+                if self.client.get("/health/ready").status_code == 200:
+                    model = self.client.get("/model").json()
+                    return (f"{self.base}  serving v{model.get('version')} "
+                            f"({model.get('fast_path')})")  # fmt: skip
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise DemoFailed("server not ready after 90 s")
+
+    def normal(self) -> str:
+        from driftloop.adapters.datasets import open_dataset
+
+        rows = open_dataset(self.store, self.facts["dataset_version"]).frame("test")
+        rows = rows.head(self.normal_rows)
+        records = rows[list(self.spec.features)].astype(object).where(rows.notna(), None)
+        sent = 0
+        for rec in records.to_dict(orient="records"):
+            resp = self.client.post("/predict", json=rec)
+            if resp.status_code != 200:
+                raise DemoFailed(f"/predict answered {resp.status_code}: {resp.text[:200]}")
+            sent += 1
+        _wait_logged(self.store, sent)
+        return f"{sent} requests to /predict, all 200, logged"
+
+    def detect_normal(self) -> str:
+        from driftloop.jobs.detect import detect_drift
+
+        r = detect_drift(self.spec, self.store, self.tracker)
+        if r.retrain:
+            raise DemoFailed("normal traffic was judged drifted: " + r.reason)
+        self.facts["report_normal"] = r.report_uri
+        assert r.summary is not None
+        return f"drift share {r.summary.drift_share:.0%} -> no retrain"
+
+    def simulate(self) -> str:
+        before = _logged_rows(self.store)
+        token = self.settings.effective_admin_token()
+        resp = self.client.post(
+            "/simulate-drift",
+            json={"drift_type": "numerical_shift", "n": self.drift_rows},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if resp.status_code != 200:
+            raise DemoFailed(f"/simulate-drift answered {resp.status_code}: {resp.text[:200]}")
+        body = resp.json()
+        _wait_logged(self.store, before + body["sent"])
+        return f"{body['sent']} drifted requests predicted and logged, {body['feedback']} labels"
+
+    def detect_drifted(self) -> str:
+        from driftloop.jobs.detect import detect_drift, emit_for
+
+        r = detect_drift(self.spec, self.store, self.tracker, window_rows=self.drift_rows)
+        if not r.retrain:
+            raise DemoFailed("drift not detected: " + r.reason)
+        receipt = emit_for(r, self.settings, self.store, source="demo")
+        assert receipt is not None and receipt.event is not None
+        self.facts["event_id"] = receipt.event.event_id
+        self.facts["report_drift"] = r.report_uri
+        assert r.summary is not None
+        return (
+            f"drifted: {', '.join(r.summary.drifted_features)}; event "
+            f"{receipt.event.event_id[:8]} {receipt.status}"
+        )
+
+    def _event_record(self) -> dict[str, Any]:
+        from driftloop.adapters.event_records import read_events
+
+        event_id = self.facts["event_id"]
+        return next((e for e in read_events(self.store) if e.get("event_id") == event_id), {})
+
+    def retrain(self) -> str:
+        deadline = time.time() + self.timeout_s
+        while time.time() < deadline:
+            record = self._event_record()
+            status = record.get("status", "")
+            if status in FINAL_EVENT:
+                result = record.get("history", [{}])[-1].get("result", {})
+                gate = result.get("gate") or {}
+                self.facts["gate"] = gate
+                self.facts["challenger"] = result.get("challenger_version")
+                if status != EventStatus.RETRAIN_PROMOTED:
+                    raise DemoFailed(f"{status}: {result.get('reason') or record}")
+                return (
+                    f"challenger v{result.get('challenger_version')} "
+                    f"{gate.get('challenger_score', 0):.4f} vs champion "
+                    f"v{gate.get('champion_version')} {gate.get('champion_score', 0):.4f} "
+                    f"on {gate.get('evaluation_rows')} rows -> promoted"
+                )
+            time.sleep(0.5)
+        raise DemoFailed(f"retrain did not finish in {self.timeout_s:.0f} s; "
+                         f"see {self.state_dir}/logs")  # fmt: skip
+
+    def reload(self) -> str:
+        challenger = str(self.facts["challenger"])
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            model = self.client.get("/model").json()
+            if str(model.get("version")) == challenger:
+                first = open_first_record(self.store, self.facts["dataset_version"], self.spec)
+                answer = self.client.post("/predict", json=first).json()
+                if str(answer.get("model_version")) != challenger:
+                    raise DemoFailed(f"/predict still answers v{answer.get('model_version')}")
+                self.facts["served_after"] = answer.get("model_version")
+                return f"/predict answers with v{answer.get('model_version')}"
+            time.sleep(0.5)
+        raise DemoFailed("server did not reload the new champion in 60 s")
+
+    def close(self) -> None:
+        """Stop the server this run started, and the client."""
+        self.client.close()
+        self.quiet.file.close()
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(20)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+
+
 def run_demo(
     state_dir: Path,
     spec_path: Path,
@@ -123,195 +321,20 @@ def run_demo(
     if state_dir.exists():
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True)
-    env = {
-        "DRIFTLOOP_STATE_DIR": str(state_dir),
-        "DRIFTLOOP_SPEC": str(spec_path),
-        "DRIFTLOOP_SERVER__RELOAD_INTERVAL_S": "1",
-        "DRIFTLOOP_SERVER__LOG_FLUSH_INTERVAL_S": "0.5",
-        "DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS": "0",  # the demo runs detect itself, visibly
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    os.environ.update(env)
-    from driftloop.adapters.event_records import read_events
-    from driftloop.adapters.store import ObjectStore
-    from driftloop.adapters.tracking import Tracker
-    from driftloop.config.settings import Settings
-    from driftloop.config.spec import load_spec
-    from driftloop.jobs.detect import detect_drift, emit_for
-    from driftloop.jobs.prepare import prepare_dataset
-    from driftloop.jobs.train import train_models
-
-    settings = Settings()
-    spec = load_spec(spec_path)
-    store = ObjectStore.from_settings(settings)
-    tracker = Tracker(settings, store)
-    token = settings.effective_admin_token()
-    auth = {"Authorization": f"Bearer {token}"}
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    facts: dict[str, Any] = {"base_url": base}
+    run = DemoRun(state_dir, spec_path, normal_rows, drift_rows, timeout_s)
     timeline = Timeline(STEPS, console)
-    server: subprocess.Popen[bytes] | None = None
-    client = httpx.Client(base_url=base, timeout=60)
-    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - progress bars off in the live view
-
-    def prepare() -> str:
-        r = prepare_dataset(spec, store)
-        facts["dataset_version"] = r.version
-        return f"dataset {r.version}: " + ", ".join(f"{k} {v}" for k, v in r.rows.items())
-
-    def train() -> str:
-        r = train_models(spec, store, tracker, console=quiet)
-        facts["champion_before"] = r.registered.version
-        facts["train_score"] = r.comparison["new_score"]
-        return (
-            f"{len(r.candidates)} candidates; best {r.best}, v{r.registered.version} "
-            f"test {spec.metric} {r.comparison['new_score']:.4f}"
-        )
-
-    def start() -> str:
-        nonlocal server
-        logs = state_dir / "logs"
-        logs.mkdir(exist_ok=True)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "driftloop", "serve", "--port", str(port)],
-            stdout=(logs / "server.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-        )
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if server.poll() is not None:
-                raise DemoFailed(f"server exited ({server.returncode}); see {logs}/server.log")
-            try:
-                if client.get("/health/ready").status_code == 200:
-                    model = client.get("/model").json()
-                    return f"{base}  serving v{model.get('version')} ({model.get('fast_path')})"
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise DemoFailed("server not ready after 90 s")
-
-    def normal() -> str:
-        from driftloop.adapters.datasets import open_dataset
-
-        rows = open_dataset(store, facts["dataset_version"]).frame("test").head(normal_rows)
-        records = rows[list(spec.features)].astype(object).where(rows.notna(), None)
-        sent = 0
-        for rec in records.to_dict(orient="records"):
-            resp = client.post("/predict", json=rec)
-            if resp.status_code != 200:
-                raise DemoFailed(f"/predict answered {resp.status_code}: {resp.text[:200]}")
-            sent += 1
-        _wait_logged(store, sent)
-        return f"{sent} requests to /predict, all 200, logged"
-
-    def detect_normal() -> str:
-        r = detect_drift(settings, spec, store, tracker)
-        if r.retrain:
-            raise DemoFailed("normal traffic was judged drifted: " + r.reason)
-        facts["report_normal"] = r.report_uri
-        assert r.summary is not None
-        return f"drift share {r.summary.drift_share:.0%} -> no retrain"
-
-    def simulate() -> str:
-        before = _logged_rows(store)
-        resp = client.post(
-            "/simulate-drift", json={"drift_type": "numerical_shift", "n": drift_rows}, headers=auth
-        )
-        if resp.status_code != 200:
-            raise DemoFailed(f"/simulate-drift answered {resp.status_code}: {resp.text[:200]}")
-        body = resp.json()
-        _wait_logged(store, before + body["sent"])
-        return f"{body['sent']} drifted requests predicted and logged, {body['feedback']} labels"
-
-    def detect_drifted() -> str:
-        r = detect_drift(settings, spec, store, tracker, window_rows=drift_rows)
-        if not r.retrain:
-            raise DemoFailed("drift not detected: " + r.reason)
-        receipt = emit_for(r, settings, store, source="demo")
-        assert receipt is not None and receipt.event is not None
-        facts["event_id"] = receipt.event.event_id
-        facts["report_drift"] = r.report_uri
-        assert r.summary is not None
-        return (
-            f"drifted: {', '.join(r.summary.drifted_features)}; event "
-            f"{receipt.event.event_id[:8]} {receipt.status}"
-        )
-
-    def retrain() -> str:
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            record = next(
-                (e for e in read_events(store) if e.get("event_id") == facts["event_id"]), None
-            )
-            status = (record or {}).get("status", "")
-            if status in {
-                "retrain-promoted",
-                "retrain-rejected",
-                "retrain-failed",
-                "retrain-trained",
-                "retrain-skipped",
-            }:
-                result = (record or {}).get("history", [{}])[-1].get("result", {})
-                gate = result.get("gate") or {}
-                facts["gate"] = gate
-                facts["challenger"] = result.get("challenger_version")
-                if status != "retrain-promoted":
-                    raise DemoFailed(f"{status}: {result.get('reason') or record}")
-                return (
-                    f"challenger v{result.get('challenger_version')} "
-                    f"{gate.get('challenger_score', 0):.4f} vs champion "
-                    f"v{gate.get('champion_version')} {gate.get('champion_score', 0):.4f} "
-                    f"on {gate.get('evaluation_rows')} rows -> promoted"
-                )
-            time.sleep(0.5)
-        raise DemoFailed(f"retrain did not finish in {timeout_s:.0f} s; see {state_dir}/logs")
-
-    def reload() -> str:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            model = client.get("/model").json()
-            if str(model.get("version")) == str(facts["challenger"]):
-                first = open_first_record(store, facts["dataset_version"], spec)
-                answer = client.post("/predict", json=first).json()
-                if str(answer.get("model_version")) != str(facts["challenger"]):
-                    raise DemoFailed(f"/predict still answers v{answer.get('model_version')}")
-                facts["served_after"] = answer.get("model_version")
-                return f"/predict answers with v{answer.get('model_version')}"
-            time.sleep(0.5)
-        raise DemoFailed("server did not reload the new champion in 60 s")
-
     closed = False
     try:
         with timeline.live:
-            for i, fn in enumerate(
-                [
-                    prepare,
-                    train,
-                    start,
-                    normal,
-                    detect_normal,
-                    simulate,
-                    detect_drifted,
-                    retrain,
-                    reload,
-                ]
-            ):
-                timeline.run(i, fn)
+            for i, step in enumerate(run.steps()):
+                timeline.run(i, step)
         closed = True
     except Exception as exc:  # any failure ends the demo; the timeline shows which step
-        facts["error"] = f"{type(exc).__name__}: {exc}"
+        run.facts["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        client.close()
-        if server is not None and server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-    facts["total_seconds"] = time.perf_counter() - timeline.started
-    return DemoResult(closed, timeline.steps, state_dir, facts)
+        run.close()
+    run.facts["total_seconds"] = time.perf_counter() - timeline.started
+    return DemoResult(closed, timeline.steps, state_dir, run.facts)
 
 
 def open_first_record(store: Any, dataset_version: str, spec: Any) -> dict[str, Any]:

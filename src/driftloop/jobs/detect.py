@@ -8,7 +8,6 @@ emit a signed drift event. The in-server monitor runs the same function.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,9 +17,16 @@ import pandas as pd
 
 from driftloop.adapters.datasets import open_dataset, read_frame_at
 from driftloop.adapters.event_records import read_events
+from driftloop.adapters.reports import (
+    new_report_id,
+    read_report,
+    report_ids,
+    report_uri,
+    write_report,
+)
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import Tracker
-from driftloop.config.errors import InputError
+from driftloop.config.errors import InputError, NotFoundError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_stats import DriftSummary, compute_drift
@@ -75,13 +81,6 @@ class DetectResult:
         }
 
 
-def new_report_id() -> str:
-    """Sortable report id: UTC time to the microsecond plus a random suffix."""
-    now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1_000_000:06d}Z"
-    return stamp + "-" + secrets.token_hex(3)
-
-
 def _window(frame: pd.DataFrame) -> DriftWindow:
     if "ts" in frame.columns and len(frame):
         ts = pd.to_datetime(frame["ts"], utc=True)
@@ -91,7 +90,6 @@ def _window(frame: pd.DataFrame) -> DriftWindow:
 
 def current_window(
     store: ObjectStore,
-    spec: DatasetSpec,
     window_rows: int,
     model_version: str | None,
     current_data_path: str = "",
@@ -107,13 +105,12 @@ def current_window(
 
 def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
     """Window verdicts of the newest earlier reports for the same model version, oldest first."""
-    ids = sorted({k.split("/")[1] for k in store.iter_prefix("reports/", "/drift.json")})
     verdicts: list[bool] = []
-    for report_id in reversed(ids):
+    for report_id in report_ids(store):
         try:
-            data = store.read_json(f"reports/{report_id}/drift.json")
-        except (OSError, ValueError):
-            continue
+            data = read_report(store, report_id)
+        except (NotFoundError, ValueError):
+            continue  # deleted or half-written meanwhile
         if data.get("model_version") != model_version or not data.get("decision"):
             continue
         verdicts.append(bool(data["decision"]["window_drifted"]))
@@ -134,8 +131,48 @@ def last_retrain_time(store: ObjectStore) -> float | None:
     return None
 
 
+def _reference(
+    store: ObjectStore, dataset_version: str | None, reference_data_path: str
+) -> pd.DataFrame:
+    if reference_data_path:
+        return read_frame_at(reference_data_path, store)
+    if dataset_version is None:
+        raise InputError("no champion and no --reference-data-path: nothing to compare with")
+    return open_dataset(store, dataset_version).frame("reference")
+
+
+def _write_report(
+    store: ObjectStore,
+    spec: DatasetSpec,
+    result: DetectResult,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    report: bool,
+    started: float,
+) -> None:
+    """drift.json (and with ``report``, Evidently's drift.html) under ``reports/<id>/``."""
+    assert result.report_id is not None
+    payload = result.to_dict()
+    html = None
+    if report:
+        from driftloop.adapters.evidently_report import render_drift_report
+
+        reference, current = frames
+        rendered = render_drift_report(reference, current, spec.numeric_features,
+                                       spec.categorical_features, spec.drift.threshold)  # fmt: skip
+        html = rendered.html
+        payload["evidently"] = {
+            "columns": rendered.evidently_columns,
+            "sampling": rendered.json.get("sampling"),
+        }
+    else:
+        result.report_uri = None
+        payload["report_uri"] = None
+    result.seconds = time.perf_counter() - started
+    payload["seconds"] = result.seconds
+    write_report(store, result.report_id, payload, html)
+
+
 def detect_drift(
-    settings: Settings,
     spec: DatasetSpec,
     store: ObjectStore,
     tracker: Tracker,
@@ -149,15 +186,9 @@ def detect_drift(
     champion = tracker.alias_version("champion")
     model_version = champion.version if champion else None
     dataset_version = champion.dataset_version if champion else None
-    if reference_data_path:
-        reference = read_frame_at(reference_data_path, store)
-    elif dataset_version is not None:
-        reference = open_dataset(store, dataset_version).frame("reference")
-    else:
-        raise InputError("no champion and no --reference-data-path: nothing to compare with")
+    reference = _reference(store, dataset_version, reference_data_path)
     current = current_window(
         store,
-        spec,
         window_rows or spec.drift.window_rows,
         model_version if not current_data_path else None,
         current_data_path,
@@ -167,17 +198,9 @@ def detect_drift(
     if missing:
         raise InputError(f"current data lacks feature columns: {', '.join(missing)}")
     if current.empty:
-        return DetectResult(
-            None,
-            None,
-            model_version,
-            dataset_version,
-            window,
-            None,
-            None,
-            "no logged production rows for the serving model yet",
-            time.perf_counter() - started,
-        )
+        return DetectResult(None, None, model_version, dataset_version, window, None, None,
+                            "no logged production rows for the serving model yet",
+                            time.perf_counter() - started)  # fmt: skip
     summary = compute_drift(
         reference, current, spec.numeric_features, spec.categorical_features, spec.drift.threshold
     )
@@ -189,38 +212,10 @@ def detect_drift(
         time.time(),
     )
     report_id = new_report_id()
-    result = DetectResult(
-        report_id,
-        store.uri(f"reports/{report_id}/drift.html"),
-        model_version,
-        dataset_version,
-        window,
-        summary,
-        decision,
-        "; ".join(decision.reasons),
-    )
-    payload = result.to_dict()
-    if report:
-        from driftloop.adapters.evidently_report import render_drift_report
-
-        rendered = render_drift_report(
-            reference,
-            current,
-            spec.numeric_features,
-            spec.categorical_features,
-            spec.drift.threshold,
-        )
-        store.write_bytes(f"reports/{report_id}/drift.html", rendered.html)
-        payload["evidently"] = {
-            "columns": rendered.evidently_columns,
-            "sampling": rendered.json.get("sampling"),
-        }
-    else:
-        result.report_uri = None
-        payload["report_uri"] = None
-    result.seconds = time.perf_counter() - started
-    payload["seconds"] = result.seconds
-    store.write_json(f"reports/{report_id}/drift.json", payload)
+    result = DetectResult(report_id, report_uri(store, report_id), model_version,
+                          dataset_version, window, summary, decision,
+                          "; ".join(decision.reasons))  # fmt: skip
+    _write_report(store, spec, result, (reference, current), report, started)
     log.info(
         "drift checked",
         extra={

@@ -14,30 +14,24 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from driftloop.adapters.datasets import (
-    DatasetVersion,
-    open_dataset,
-    read_frame_at,
-    set_latest,
-    write_dataset,
-)
+from driftloop.adapters.datasets import DatasetVersion, open_dataset, read_frame_at, write_dataset
 from driftloop.adapters.event_records import record_event
 from driftloop.adapters.lease import acquire_lease
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import Tracker
+from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import GateDecision, decide_promotion
-from driftloop.core.metrics import score_pipeline
-from driftloop.core.prepare import features_and_target
+from driftloop.core.gate import GateDecision
 from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
+from driftloop.core.statuses import EventStatus, RetrainStatus, event_status
+from driftloop.jobs.promote import apply_promotion, gate_challenger, record_decision
 
 log = logging.getLogger("driftloop.retrain")
 RESULT_FILE = "retrain-result.json"
@@ -48,9 +42,7 @@ class RetrainResult:
     """What a retrain did."""
 
     retrain_id: str
-    status: (
-        str  # "promoted", "rejected", "trained" (gate passed, promotion left to a step), "skipped"
-    )
+    status: RetrainStatus
     reason: str
     event_id: str | None = None
     champion_version: str | None = None
@@ -61,9 +53,12 @@ class RetrainResult:
     gate: dict[str, Any] | None = None
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.status = RetrainStatus(self.status)  # read back from JSON as a plain string
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return dict(self.__dict__)
+        return dict(self.__dict__, status=str(self.status))
 
 
 def labelled_production_rows(
@@ -104,47 +99,170 @@ def retrain_model(
     promote: bool = True,
     console: Console | None = None,
 ) -> RetrainResult:
-    """Train a challenger, gate it against the champion, promote it if it wins."""
+    """Train a challenger, gate it against the champion, promote it if it wins.
+
+    Any failure is recorded (``retrain-failed`` with the error on the event, a ``failed``
+    result under ``retrains/``) and then raised.
+    """
     started = time.perf_counter()
     retrain_id = event_id or f"manual-{uuid.uuid4().hex[:12]}"
     lease = acquire_lease(store, "retrain", spec.retrain.lease_ttl_s, holder=retrain_id)
     if lease is None:
-        result = RetrainResult(retrain_id, "skipped", "another retrain holds the lease", event_id)
+        result = RetrainResult(
+            retrain_id, RetrainStatus.SKIPPED, "another retrain holds the lease", event_id
+        )
         if event_id:
-            record_event(store, event_id, "retrain-skipped", reason=result.reason)
+            record_event(store, event_id, EventStatus.RETRAIN_SKIPPED, reason=result.reason)
         _write_result(model_dir, store, result)
         return result
     lease.keep_alive()
+    inputs = RetrainInputs(reference_data_path, current_data_path, event_id, promote)
     try:
         if lease.took_over:
             log.warning(
                 "took over a stale retrain lease",
                 extra={"stale_holder": lease.took_over.get("holder")},
             )
-        if event_id:
-            record_event(store, event_id, "retrain-running", retrain_id=retrain_id)
-        result = _retrain(
-            spec,
-            store,
-            tracker,
-            retrain_id,
-            reference_data_path,
-            current_data_path,
-            event_id,
-            promote,
-            console,
-        )
-        result.seconds = time.perf_counter() - started
-        if event_id:
-            record_event(store, event_id, f"retrain-{result.status}", result=result.to_dict())
-        _write_result(model_dir, store, result)
-        return result
-    except DriftloopError as exc:
-        if event_id:
-            record_event(store, event_id, "retrain-failed", error=str(exc))
+        return _run_and_record(spec, store, tracker, model_dir, retrain_id, inputs, console)
+    except Exception as exc:  # recorded whatever it is, then raised unchanged
+        _record_failure(model_dir, store, retrain_id, event_id, exc, started)
         raise
     finally:
         lease.release()
+
+
+def _run_and_record(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    tracker: Tracker,
+    model_dir: Path | None,
+    retrain_id: str,
+    inputs: RetrainInputs,
+    console: Console | None,
+) -> RetrainResult:
+    """The retrain, with its steps recorded on the event and its result in the store."""
+    started = time.perf_counter()
+    event_id = inputs.event_id
+    if event_id:
+        record_event(store, event_id, EventStatus.RETRAIN_RUNNING, retrain_id=retrain_id)
+    result = _retrain(spec, store, tracker, retrain_id, inputs, console)
+    result.seconds = time.perf_counter() - started
+    _write_result(model_dir, store, result)  # before the event says done: done is recorded
+    if event_id:
+        record_event(store, event_id, event_status(result.status), result=result.to_dict())
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, DriftloopError) else f"{type(exc).__name__}: {exc}"
+
+
+def _record_failure(
+    model_dir: Path | None,
+    store: ObjectStore,
+    retrain_id: str,
+    event_id: str | None,
+    exc: Exception,
+    started: float,
+) -> None:
+    """Record a failed retrain; a store that fails here too is logged, not raised, so the
+    caller raises the retrain's own error."""
+    error = _describe(exc)
+    result = RetrainResult(retrain_id, RetrainStatus.FAILED, error, event_id,
+                           seconds=time.perf_counter() - started)  # fmt: skip
+    try:
+        if event_id:
+            record_event(store, event_id, EventStatus.RETRAIN_FAILED, error=error)
+        _write_result(model_dir, store, result)
+    except (DriftloopError, OSError) as record_exc:
+        log.error("could not record the failed retrain",
+                  extra={"retrain_id": retrain_id, "error": error,
+                         "record_error": _describe(record_exc)})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RetrainInputs:
+    """Where a retrain's data comes from, what started it, whether it may promote."""
+
+    reference_data_path: str = ""
+    current_data_path: str = ""
+    event_id: str | None = None
+    promote: bool = True
+
+
+@dataclass(frozen=True)
+class _TrainingData:
+    """The rows a retrain trains and evaluates on."""
+
+    champion: ModelVersionInfo
+    base_ds: DatasetVersion
+    base_train: pd.DataFrame
+    labelled: pd.DataFrame
+    recent_train: pd.DataFrame
+    recent_eval: pd.DataFrame
+    new_train: pd.DataFrame
+    weights: np.ndarray
+
+
+def _training_data(
+    spec: DatasetSpec, store: ObjectStore, tracker: Tracker, inputs: RetrainInputs
+) -> _TrainingData:
+    """The champion's training rows plus the labelled recent rows not held out."""
+    champion = tracker.alias_version("champion")
+    if champion is None or champion.dataset_version is None:
+        raise NotFoundError("no champion with a dataset version: run `driftloop train` first")
+    base_ds = open_dataset(store, champion.dataset_version)
+    base_train = (
+        normalise_labelled(read_frame_at(inputs.reference_data_path, store), spec)
+        if inputs.reference_data_path
+        else base_ds.frame("train")
+    )
+    labelled = labelled_production_rows(store, spec, inputs.current_data_path)
+    labelled = labelled.tail(2 * spec.gate.recent_rows)
+    held = holdout_mask(labelled["request_id"], spec.retrain.holdout_share)
+    recent_train, recent_eval = labelled[~held], labelled[held]
+    new_train, weights = training_set(base_train, recent_train, spec, spec.retrain.recent_weight)
+    return _TrainingData(champion, base_ds, base_train, labelled, recent_train, recent_eval,
+                         new_train, weights)  # fmt: skip
+
+
+def _write_child_dataset(
+    spec: DatasetSpec, store: ObjectStore, data: _TrainingData, retrain_id: str,
+    event_id: str | None,
+) -> DatasetVersion:  # fmt: skip
+    """The retrain's training set as a dataset version (content-addressed: written once)."""
+    base_ds, new_train = data.base_ds, data.new_train
+    valid, test = base_ds.frame("valid"), base_ds.frame("test")
+    reference = (
+        data.labelled[list(spec.features)]
+        if len(data.labelled) >= spec.drift.min_rows
+        else new_train.sample(
+            min(len(new_train), spec.split.reference_rows), random_state=spec.split.seed
+        )
+    )
+    ds = DatasetVersion(store, _child_version(base_ds.version, new_train, reference))
+    if not ds.exists():
+        recent = {"train": len(data.recent_train), "eval": len(data.recent_eval)}
+        write_dataset(
+            store,
+            ds.version,
+            {"train": new_train, "valid": valid, "test": test,
+             "reference": reference.reset_index(drop=True)},
+            base_ds.schema(),
+            {"dataset": spec.name, "parent": base_ds.version, "retrain_id": retrain_id,
+             "event_id": event_id, "recent_rows": recent,
+             "sample_weight_recent": float(data.weights[-1]) if len(data.recent_train) else 1.0},
+        )  # fmt: skip
+    return ds
+
+
+def _evaluation_rows(spec: DatasetSpec, data: _TrainingData) -> pd.DataFrame:
+    """Held-out recent rows plus the base test split: what both models are scored on."""
+    cols = [*spec.features, spec.target]
+    return pd.concat(
+        [data.recent_eval.tail(spec.gate.recent_rows)[cols], data.base_ds.frame("test")[cols]],
+        ignore_index=True,
+    )
 
 
 def _retrain(
@@ -152,125 +270,45 @@ def _retrain(
     store: ObjectStore,
     tracker: Tracker,
     retrain_id: str,
-    reference_data_path: str,
-    current_data_path: str,
-    event_id: str | None,
-    promote: bool,
+    inputs: RetrainInputs,
     console: Console | None,
 ) -> RetrainResult:
     from driftloop.jobs.train import fit_candidates
 
-    champion = tracker.alias_version("champion")
-    if champion is None or champion.dataset_version is None:
-        raise NotFoundError("no champion with a dataset version: run `driftloop train` first")
-    base_ds = open_dataset(store, champion.dataset_version)
-    base_train = (
-        normalise_labelled(read_frame_at(reference_data_path, store), spec)
-        if reference_data_path
-        else base_ds.frame("train")
-    )
-    labelled = labelled_production_rows(store, spec, current_data_path)
-    labelled = labelled.tail(2 * spec.gate.recent_rows)
-    held = holdout_mask(labelled["request_id"], spec.retrain.holdout_share)
-    recent_train, recent_eval = labelled[~held], labelled[held]
-    new_train, weights = training_set(base_train, recent_train, spec, spec.retrain.recent_weight)
-    valid, test = base_ds.frame("valid"), base_ds.frame("test")
-    reference = (
-        labelled[list(spec.features)]
-        if len(labelled) >= spec.drift.min_rows
-        else new_train.sample(
-            min(len(new_train), spec.split.reference_rows), random_state=spec.split.seed
-        )
-    )
-    version = _child_version(base_ds.version, new_train, reference)
-    ds = DatasetVersion(store, version)
-    if not ds.exists():
-        write_dataset(
-            store,
-            version,
-            {
-                "train": new_train,
-                "valid": valid,
-                "test": test,
-                "reference": reference.reset_index(drop=True),
-            },
-            base_ds.schema(),
-            {
-                "dataset": spec.name,
-                "parent": base_ds.version,
-                "retrain_id": retrain_id,
-                "event_id": event_id,
-                "recent_rows": {"train": len(recent_train), "eval": len(recent_eval)},
-                "sample_weight_recent": float(weights[-1]) if len(recent_train) else 1.0,
-            },
-        )
+    data = _training_data(spec, store, tracker, inputs)
+    ds = _write_child_dataset(spec, store, data, retrain_id, inputs.event_id)
     tags = {
         "retrain_id": retrain_id,
-        "trigger": "drift-event" if event_id else "manual",
-        "parent_dataset_version": base_ds.version,
+        "trigger": "drift-event" if inputs.event_id else "manual",
+        "parent_dataset_version": data.base_ds.version,
     }
-    if event_id:
-        tags["event_id"] = event_id
-    parent_id, _, best, challenger = fit_candidates(
-        spec,
-        tracker,
-        ds,
-        new_train,
-        valid,
-        run_name=f"retrain-{retrain_id}",
-        tags=tags,
-        console=console,
-        sample_weight=weights,
-    )
+    if inputs.event_id:
+        tags["event_id"] = inputs.event_id
+    fit = fit_candidates(spec, tracker, ds, data.new_train, data.base_ds.frame("valid"),
+                         run_name=f"retrain-{retrain_id}", tags=tags, console=console,
+                         sample_weight=data.weights)  # fmt: skip
+    challenger = fit.registered
     tracker.set_alias("challenger", challenger.version)
-
-    evaluation = pd.concat(
-        [
-            recent_eval.tail(spec.gate.recent_rows)[[*spec.features, spec.target]],
-            test[[*spec.features, spec.target]],
-        ],
-        ignore_index=True,
-    )
-    x_eval, y_eval = features_and_target(evaluation, spec)
-    challenger_score = score_pipeline(
-        tracker.load_pipeline(challenger.version), x_eval, y_eval, spec.is_classification
-    )[spec.metric]
-    champion_score = score_pipeline(
-        tracker.load_pipeline(champion.version), x_eval, y_eval, spec.is_classification
-    )[spec.metric]
-    decision = decide_promotion(
-        spec.metric,
-        challenger.version,
-        challenger_score,
-        champion.version,
-        champion_score,
-        spec.gate.margin,
-        len(evaluation),
-    )
-    gate_tags = {f"gate_{k}": v for k, v in decision.to_dict().items()}
-    tracker.set_tags(gate_tags, run_id=parent_id)
-    tracker.set_version_tags(challenger.version, gate_tags | tags)
-    rows = {
-        "base_train": len(base_train),
-        "recent_train": len(recent_train),
-        "recent_eval": len(recent_eval),
-        "evaluation": len(evaluation),
-    }
+    evaluation = _evaluation_rows(spec, data)
+    decision = gate_challenger(spec, tracker, challenger.version, data.champion, evaluation)
+    record_decision(tracker, decision, fit.parent_run_id, tags)
+    rows = {"base_train": len(data.base_train), "recent_train": len(data.recent_train),
+            "recent_eval": len(data.recent_eval), "evaluation": len(evaluation)}  # fmt: skip
     result = RetrainResult(
         retrain_id,
-        "trained" if decision.promote else "rejected",
+        RetrainStatus.TRAINED if decision.promote else RetrainStatus.REJECTED,
         decision.reason,
-        event_id,
-        champion.version,
+        inputs.event_id,
+        data.champion.version,
         challenger.version,
-        version,
-        parent_id,
+        ds.version,
+        fit.parent_run_id,
         rows,
         decision.to_dict(),
     )
-    if decision.promote and promote:
-        apply_promotion(tracker, store, decision, version)
-        result.status = "promoted"
+    if decision.promote and inputs.promote:
+        apply_promotion(tracker, store, decision, ds.version)
+        result.status = RetrainStatus.PROMOTED
     return result
 
 
@@ -283,36 +321,6 @@ def _child_version(parent: str, train: pd.DataFrame, reference: pd.DataFrame) ->
     return digest.hexdigest()[:16]
 
 
-def apply_promotion(
-    tracker: Tracker, store: ObjectStore, decision: GateDecision, dataset_version: str
-) -> None:
-    """Point `champion` at the challenger, after checking its artifacts load and verify.
-
-    Refuses when the champion moved since the gate compared against it.
-    """
-    current = tracker.alias_version("champion")
-    current_version = current.version if current else None
-    if current_version != decision.champion_version:
-        raise DriftloopError(
-            f"champion moved from v{decision.champion_version} to v{current_version} since the "
-            "gate ran; not promoting"
-        )
-    if not tracker.artifacts_present(decision.challenger_version):
-        raise DriftloopError(
-            f"challenger v{decision.challenger_version} artifacts are missing or changed; "
-            "champion left as is"
-        )
-    tracker.set_alias("champion", decision.challenger_version)
-    tracker.set_version_tags(
-        decision.challenger_version,
-        {
-            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "replaced_version": decision.champion_version or "",
-        },
-    )
-    set_latest(store, dataset_version)
-
-
 def promote_from_result(tracker: Tracker, store: ObjectStore, model_dir: Path) -> RetrainResult:
     """``driftloop promote``: apply the gate decision a retrain step wrote to its model dir."""
     path = model_dir / RESULT_FILE
@@ -320,12 +328,12 @@ def promote_from_result(tracker: Tracker, store: ObjectStore, model_dir: Path) -
         raise InputError(f"no {RESULT_FILE} in {model_dir}: run `driftloop retrain` first")
     data = json.loads(path.read_text())
     result = RetrainResult(**data)
-    if result.status != "trained" or result.gate is None:
+    if result.status != RetrainStatus.TRAINED or result.gate is None:
         return result
     decision = GateDecision(**result.gate)
     apply_promotion(tracker, store, decision, str(result.dataset_version))
-    result.status = "promoted"
+    result.status = RetrainStatus.PROMOTED
     if result.event_id:
-        record_event(store, result.event_id, "retrain-promoted", result=result.to_dict())
+        record_event(store, result.event_id, EventStatus.RETRAIN_PROMOTED, result=result.to_dict())
     _write_result(model_dir, store, result)
     return result

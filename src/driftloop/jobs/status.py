@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from driftloop.adapters.store import ObjectStore
+from driftloop.adapters.reports import read_report, report_ids
+from driftloop.adapters.store import ObjectStore, StoreUnavailableError
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.loop_facts import (
@@ -33,7 +34,9 @@ WINDOW_LIMIT = 60
 QUALITY_LOG_ROWS = 20_000
 """Newest inference-log rows read to join with feedback."""
 # Errors one part of the facts can fail with; the other parts are still shown.
-PART_ERRORS = (DriftloopError, OSError, ValueError, KeyError, TypeError)
+# (the store raises its own errors, StoreUnavailableError or NotFoundError; ValueError is a
+# half-written or foreign JSON object; KeyError and TypeError a record of another shape)
+PART_ERRORS = (DriftloopError, StoreUnavailableError, ValueError, KeyError, TypeError)
 
 
 def read_windows(
@@ -41,14 +44,13 @@ def read_windows(
 ) -> list[dict[str, Any]]:
     """The newest checked windows, oldest first. Reports never change once written, so a
     caller may pass ``known`` (report id -> window) to skip re-reading them."""
-    ids = sorted({k.split("/")[1] for k in store.iter_prefix("reports/", "/drift.json")})
     out = []
-    for report_id in ids[-limit:]:
+    for report_id in reversed(report_ids(store, limit)):
         if known is not None and report_id in known:
             out.append(known[report_id])
             continue
         try:
-            data = store.read_json(f"reports/{report_id}/drift.json")
+            data = read_report(store, report_id)
         except (NotFoundError, ValueError):
             continue  # deleted or half-written meanwhile: the next read shows it
         if data.get("summary") is None:
@@ -75,12 +77,8 @@ def read_retrains(store: ObjectStore) -> list[dict[str, Any]]:
 
 
 def _modified(store: ObjectStore, key: str) -> str | None:
-    try:
-        stamp = store.fs.modified(f"{store.root}/{key}")
-    except (OSError, NotImplementedError, ValueError):
-        return None
-    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    return str(stamp.astimezone(UTC).isoformat(timespec="seconds"))
+    stamp = store.modified(key)
+    return None if stamp is None else stamp.isoformat(timespec="seconds")
 
 
 def read_live_quality(store: ObjectStore, spec: DatasetSpec) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``driftloop train``: fit every candidate, track each in MLflow, register the best."""
+"""``driftloop train``: fit every candidate, track each in MLflow, register the best, and
+promote it through the gate (``jobs.promote``), the same one a retrain passes."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from driftloop.adapters.datasets import DatasetVersion, open_dataset
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
-from driftloop.config.spec import DatasetSpec
+from driftloop.config.spec import CandidateConfig, DatasetSpec
 from driftloop.core.candidates import build_pipeline
-from driftloop.core.metrics import best_candidate, is_better, score_pipeline
+from driftloop.core.gate import GateDecision
+from driftloop.core.metrics import best_candidate, score_pipeline
 from driftloop.core.prepare import features_and_target
-from driftloop.core.threshold import THRESHOLD_TAG, fit_threshold, threshold_from_tags
+from driftloop.core.threshold import THRESHOLD_TAG, fit_threshold
+from driftloop.jobs.promote import (
+    apply_promotion,
+    gate_challenger,
+    record_decision,
+    score_version,
+)
 
 
 @dataclass
@@ -45,6 +53,94 @@ class TrainResult:
     registered: ModelVersionInfo
     comparison: dict[str, Any] = field(default_factory=dict)
     promoted: bool = False
+    gate: GateDecision | None = None
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What one fit of every candidate produced: the parent run and the registered best."""
+
+    parent_run_id: str
+    candidates: list[CandidateResult]
+    best: CandidateResult
+    registered: ModelVersionInfo
+
+
+@dataclass(frozen=True)
+class _FitData:
+    """The training frame, and features and target of the training and validation rows."""
+
+    train: pd.DataFrame
+    x_train: pd.DataFrame
+    y_train: Any
+    x_valid: pd.DataFrame
+    y_valid: Any
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _fit_one(
+    spec: DatasetSpec,
+    tracker: Tracker,
+    ds: DatasetVersion,
+    cand: CandidateConfig,
+    data: _FitData,
+    tags: dict[str, str],
+    sample_weight: Any,
+) -> CandidateResult:
+    """Fit, score and log one candidate as a nested run."""
+    x_train, y_train, x_valid, y_valid = data.x_train, data.y_train, data.x_valid, data.y_valid
+    started = time.perf_counter()
+    with tracker.run(cand.name, tags={**tags, "candidate": cand.name}, nested=True) as run_id:
+        pipeline = build_pipeline(spec, cand)
+        fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+        pipeline.fit(x_train, y_train, **fit_params)
+        rule = spec.threshold if spec.is_classification else None
+        cut = fit_threshold(pipeline, x_valid, y_valid, rule)
+        metrics = score_pipeline(pipeline, x_valid, y_valid, spec.is_classification, cut.value)
+        tracker.log_params({"kind": cand.kind, **cand.params})
+        if spec.is_classification:
+            tracker.log_params({THRESHOLD_TAG: f"{cut.value:.6f}", "threshold_rule": cut.rule})
+        tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
+        tracker.log_dataset_input(data.train, ds.version, ds.store.uri(ds.key("")), "training")
+        uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
+    seconds = time.perf_counter() - started
+    return CandidateResult(cand.name, cand.kind, run_id, metrics, uri, seconds, cut.value)
+
+
+def _register_best(
+    spec: DatasetSpec,
+    tracker: Tracker,
+    results: list[CandidateResult],
+    parent_id: str,
+    tags: dict[str, str],
+) -> tuple[CandidateResult, ModelVersionInfo]:
+    scores = {r.name: r.metrics[spec.metric] for r in results}
+    best_name = best_candidate(scores, spec.metric)
+    best = next(r for r in results if r.name == best_name)
+    tracker.set_tags({"best_candidate": best_name, f"best_valid_{spec.metric}": scores[best_name]})
+    registered = tracker.register(
+        best.model_uri,
+        best.run_id,
+        tags={
+            **tags,
+            "candidate": best.name,
+            "kind": best.kind,
+            "parent_run_id": parent_id,
+            **{f"valid_{k}": f"{v:.6f}" for k, v in best.metrics.items()},
+            **({THRESHOLD_TAG: f"{best.threshold:.6f}"} if spec.is_classification else {}),
+        },
+    )
+    return best, registered
 
 
 def fit_candidates(
@@ -57,11 +153,12 @@ def fit_candidates(
     tags: dict[str, str] | None = None,
     console: Console | None = None,
     sample_weight: Any = None,
-) -> tuple[str, list[CandidateResult], CandidateResult, ModelVersionInfo]:
+) -> FitResult:
     """Train each candidate as a nested run under one parent; register the best by the metric."""
     console = console or Console(stderr=True)
     x_train, y_train = features_and_target(train, spec)
     x_valid, y_valid = features_and_target(valid if len(valid) else train, spec)
+    data = _FitData(train, x_train, y_train, x_valid, y_valid)
     base_tags = {"dataset_version": ds.version, "dataset": spec.name, **(tags or {})}
     results: list[CandidateResult] = []
     with tracker.run(run_name, tags={**base_tags, "role": "training"}) as parent_id:
@@ -69,73 +166,28 @@ def fit_candidates(
             {"dataset_version": ds.version, "metric": spec.metric, "rows_train": len(train)}
         )
         tracker.log_dataset_input(train, ds.version, ds.store.uri(ds.key("")), "training")
-        progress = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} {task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        with progress:
+        with _progress(console) as progress:
             task = progress.add_task("", total=len(spec.candidates))
             for cand in spec.candidates:
                 progress.update(task, description=cand.name)
-                started = time.perf_counter()
-                with tracker.run(
-                    cand.name, tags={**base_tags, "candidate": cand.name}, nested=True
-                ) as run_id:
-                    pipeline = build_pipeline(spec, cand)
-                    fit_params = (
-                        {} if sample_weight is None else {"model__sample_weight": sample_weight}
-                    )
-                    pipeline.fit(x_train, y_train, **fit_params)
-                    rule = spec.threshold if spec.is_classification else None
-                    cut = fit_threshold(pipeline, x_valid, y_valid, rule)
-                    metrics = score_pipeline(
-                        pipeline, x_valid, y_valid, spec.is_classification, cut.value
-                    )
-                    tracker.log_params({"kind": cand.kind, **cand.params})
-                    if spec.is_classification:
-                        tracker.log_params(
-                            {THRESHOLD_TAG: f"{cut.value:.6f}", "threshold_rule": cut.rule}
-                        )
-                    tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
-                    tracker.log_dataset_input(
-                        train, ds.version, ds.store.uri(ds.key("")), "training"
-                    )
-                    uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
-                results.append(
-                    CandidateResult(
-                        cand.name,
-                        cand.kind,
-                        run_id,
-                        metrics,
-                        uri,
-                        time.perf_counter() - started,
-                        cut.value,
-                    )  # fmt: skip
-                )
+                results.append(_fit_one(spec, tracker, ds, cand, data, base_tags, sample_weight))
                 progress.advance(task)
-        scores = {r.name: r.metrics[spec.metric] for r in results}
-        best_name = best_candidate(scores, spec.metric)
-        best = next(r for r in results if r.name == best_name)
-        tracker.set_tags(
-            {"best_candidate": best_name, f"best_valid_{spec.metric}": scores[best_name]}
-        )
-        registered = tracker.register(
-            best.model_uri,
-            best.run_id,
-            tags={
-                **base_tags,
-                "candidate": best.name,
-                "kind": best.kind,
-                "parent_run_id": parent_id,
-                **{f"valid_{k}": f"{v:.6f}" for k, v in best.metrics.items()},
-                **({THRESHOLD_TAG: f"{best.threshold:.6f}"} if spec.is_classification else {}),
-            },
-        )
-    return parent_id, results, best, registered
+        best, registered = _register_best(spec, tracker, results, parent_id, base_tags)
+    return FitResult(parent_id, results, best, registered)
+
+
+def _comparison(decision: GateDecision, ds_version: str) -> dict[str, Any]:
+    """The gate decision in the shape ``train`` reports it."""
+    return {
+        "metric": decision.metric,
+        "evaluation": f"test split of dataset {ds_version}",
+        "new_version": decision.challenger_version,
+        "new_score": decision.challenger_score,
+        "champion_version": decision.champion_version,
+        "champion_score": decision.champion_score,
+        "reason": decision.reason,
+        "promoted": decision.promote,
+    }
 
 
 def train_models(
@@ -145,48 +197,31 @@ def train_models(
     dataset: str | None = None,
     console: Console | None = None,
 ) -> TrainResult:
-    """Train on a dataset version; the best becomes champion if it beats the current one."""
+    """Train on a dataset version; the best becomes champion if it passes the gate
+    (the same gate as retrain, both models scored on the test split)."""
     ds = open_dataset(store, dataset)
     train, valid, test = ds.frame("train"), ds.frame("valid"), ds.frame("test")
-    parent_id, results, best, registered = fit_candidates(
+    fit = fit_candidates(
         spec, tracker, ds, train, valid, run_name=f"train-{ds.version}", console=console
     )
-    x_test, y_test = features_and_target(test, spec)
-    new_pipeline = tracker.load_pipeline(registered.version)
-    new_score = score_pipeline(
-        new_pipeline, x_test, y_test, spec.is_classification, threshold_from_tags(registered.tags)
-    )
+    version = fit.registered.version
+    test_scores = score_version(spec, tracker, version, test)
     champion = tracker.alias_version("champion")
-    comparison: dict[str, Any] = {
-        "metric": spec.metric,
-        "evaluation": f"test split of dataset {ds.version}",
-        "new_version": registered.version,
-        "new_score": new_score[spec.metric],
-    }
-    if champion is None:
-        promoted = True
-        comparison.update(champion_version=None, champion_score=None, reason="no champion yet")
-    else:
-        old_pipeline = tracker.load_pipeline(champion.version)
-        old_score = score_pipeline(old_pipeline, x_test, y_test, spec.is_classification)
-        promoted = is_better(spec.metric, new_score[spec.metric], old_score[spec.metric])
-        comparison.update(
-            champion_version=champion.version,
-            champion_score=old_score[spec.metric],
-            reason="beats the champion on the test split"
-            if promoted
-            else "does not beat the champion on the test split",
-        )
-    comparison["promoted"] = promoted
-    if promoted:
-        tracker.set_alias("champion", registered.version)
-    tracker.set_version_tags(
-        registered.version,
-        {f"test_{k}": f"{v:.6f}" for k, v in new_score.items()}
+    decision = gate_challenger(spec, tracker, version, champion, test, test_scores)
+    record_decision(
+        tracker,
+        decision,
+        fit.parent_run_id,
+        {f"test_{k}": f"{v:.6f}" for k, v in test_scores.items()}
         | {
-            "promotion": "champion" if promoted else "not promoted",
-            "promotion_reason": comparison["reason"],
-        },
+            "promotion": "champion" if decision.promote else "not promoted",
+            "promotion_reason": decision.reason,
+        },  # fmt: skip
     )
-    tracker.set_tags({f"comparison_{k}": v for k, v in comparison.items()}, run_id=parent_id)
-    return TrainResult(parent_id, ds.version, results, best.name, registered, comparison, promoted)
+    if decision.promote:
+        apply_promotion(tracker, store, decision, ds.version)
+    comparison = _comparison(decision, ds.version)
+    tracker.set_tags({f"comparison_{k}": v for k, v in comparison.items()},
+                     run_id=fit.parent_run_id)  # fmt: skip
+    return TrainResult(fit.parent_run_id, ds.version, fit.candidates, fit.best.name,
+                       fit.registered, comparison, decision.promote, decision)  # fmt: skip

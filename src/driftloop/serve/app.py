@@ -147,7 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
     inference = Inference(holder, prediction_log, writer, telemetry)
     # drift checks run in a worker thread after flushes, never on the request path
     monitor = DriftMonitor(
-        settings, store, tracker, server.monitor_every_rows,
+        settings, tracker, server.monitor_every_rows,
         gauges=DriftGauges(telemetry.registry), min_interval_s=server.monitor_min_interval_s,
     )  # fmt: skip
     prediction_log.add_flush_listener(monitor.on_flush)

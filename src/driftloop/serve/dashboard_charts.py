@@ -7,13 +7,13 @@ Pure: values in, escaped markup out. Colours come from classes in ``static/dashb
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
 
-REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z-[0-9a-f]{6}$")
+from driftloop.adapters.reports import is_report_id
+
 CHART_W, CHART_H = 960, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 18, 44
 
@@ -83,7 +83,7 @@ def stamp(value: Any, now: datetime | None = None) -> str:
 
 def report_href(report_id: Any) -> str | None:
     """The link to a drift report (only for well-formed report ids)."""
-    return f"/reports/{report_id}" if report_id and REPORT_ID.match(str(report_id)) else None
+    return f"/reports/{report_id}" if report_id and is_report_id(report_id) else None
 
 
 def _axis(top: float) -> tuple[float, list[float]]:

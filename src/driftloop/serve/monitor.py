@@ -22,7 +22,6 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from driftloop.adapters.store import ObjectStore
 from driftloop.config.settings import Settings
 
 log = logging.getLogger("driftloop.monitor")
@@ -62,14 +61,12 @@ class DriftMonitor:
     def __init__(
         self,
         settings: Settings,
-        store: ObjectStore,
         tracker: Any,
         every_rows: int,
         gauges: Any = None,
         min_interval_s: float = 0.0,
     ) -> None:
         self.settings = settings
-        self.store = store
         self.tracker = tracker
         self.every_rows = every_rows
         self.min_interval_s = min_interval_s

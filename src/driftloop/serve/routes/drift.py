@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from driftloop.adapters.reports import is_report_id, read_report, read_report_html, report_ids
 from driftloop.config.errors import NotFoundError
 
 router = APIRouter(tags=["drift"])
-REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z-[0-9a-f]{6}$")
-
-
-def report_ids(store: Any) -> list[str]:
-    """Every report id in the store, oldest first."""
-    return sorted({k.split("/")[1] for k in store.iter_prefix("reports/", "/drift.json")})
 
 
 @router.get("/drift", summary="Latest drift check: per-feature verdicts and the decision")
@@ -25,14 +19,14 @@ def get_drift(request: Request) -> dict[str, Any]:
     store = request.app.state.store
     latest = monitor.latest if monitor is not None else None
     if latest is None:
-        ids = report_ids(store)
+        ids = report_ids(store, limit=1)
         if not ids:
             return {
                 "status": "no drift check yet",
                 "monitor_every_rows": monitor.every_rows if monitor else 0,
                 "monitor_min_interval_s": monitor.min_interval_s if monitor else 0,
             }
-        latest = store.read_json(f"reports/{ids[-1]}/drift.json")
+        latest = read_report(store, ids[0])
     return {
         "status": "ok",
         "checks_in_this_process": monitor.checks if monitor else 0,
@@ -45,8 +39,8 @@ def get_drift(request: Request) -> dict[str, Any]:
 def list_reports(request: Request, limit: int = 50) -> list[dict[str, Any]]:
     store = request.app.state.store
     out = []
-    for report_id in reversed(report_ids(store)[-limit:]):
-        data = store.read_json(f"reports/{report_id}/drift.json")
+    for report_id in report_ids(store, limit):
+        data = read_report(store, report_id)
         summary = data.get("summary") or {}
         out.append(
             {
@@ -65,20 +59,20 @@ def list_reports(request: Request, limit: int = 50) -> list[dict[str, Any]]:
 
 @router.get("/reports/latest", summary="Redirect to the newest drift report")
 def latest_report(request: Request) -> RedirectResponse:
-    ids = report_ids(request.app.state.store)
+    ids = report_ids(request.app.state.store, limit=1)
     if not ids:
         raise HTTPException(404, "no drift report yet")
-    return RedirectResponse(f"/reports/{ids[-1]}", status_code=307)
+    return RedirectResponse(f"/reports/{ids[0]}", status_code=307)
 
 
 @router.get(
     "/reports/{report_id}", response_class=HTMLResponse, summary="The Evidently drift report (HTML)"
 )
 def get_report(report_id: str, request: Request) -> HTMLResponse:
-    if not REPORT_ID.match(report_id):
+    if not is_report_id(report_id):
         raise HTTPException(404, f"no report {report_id!r}")
     try:
-        html = request.app.state.store.read_bytes(f"reports/{report_id}/drift.html")
+        html = read_report_html(request.app.state.store, report_id)
     except NotFoundError:
         raise HTTPException(404, f"no report {report_id!r}") from None
     return HTMLResponse(html)
