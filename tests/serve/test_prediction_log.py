@@ -4,6 +4,7 @@ listeners, and the spool (a store on a closed port, then a working one)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from driftloop.adapters.production_data import new_segment_id, read_inference_log
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.settings import Settings
+from driftloop.core.store_health import StoreHealth
 from driftloop.serve.prediction_log import LogLayout, PredictionLog
 from driftloop.serve.spool import SegmentWriter
 from driftloop.serve.telemetry import Telemetry
@@ -198,3 +200,93 @@ def test_a_row_that_cannot_be_written_is_dropped_and_counted(tmp_path, bad):
     log.append(LAYOUT, bad)
     assert log.flush().written_rows == 0
     assert log.dropped == 1
+
+
+@pytest.fixture()
+def switch_often():
+    """Switch threads every microsecond, so an unguarded read-modify-write loses updates."""
+    import sys
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_rows_dropped_by_request_threads_and_the_flusher_are_all_counted(tmp_path, switch_often):
+    """Request threads drop rows at a full buffer while the flusher drops a segment it cannot
+    build: every row offered is either written or counted as dropped, exactly once."""
+    log = make_log(tmp_path, max_rows=5)
+    threads, calls = 8, 2000
+    start = threading.Barrier(threads + 1)
+
+    def requests() -> None:
+        start.wait()
+        for i in range(calls):
+            if i % 2:
+                log.extend(LAYOUT, [row(i)] * 3)
+            else:
+                log.append(LAYOUT, row(i))
+
+    workers = [threading.Thread(target=requests) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    start.wait()
+    bad = ("id", time.time(), "3", "api", "not a number", "x", "No", 0.1)
+    offered, written = threads * (calls // 2) * (3 + 1), 0
+    while any(w.is_alive() for w in workers):  # a bad row poisons (drops) its segment
+        log.extend(LAYOUT, [bad])
+        offered += 1
+        written += log.flush().written_rows
+    for w in workers:
+        w.join()
+    written += log.flush().written_rows
+    assert log.dropped > threads * calls // 4  # most rows met a full buffer
+    assert log.dropped == offered - written
+    assert log.telemetry.log_rows_dropped._value.get() == log.dropped
+
+
+class PreemptedHealth(StoreHealth):
+    """Store health whose update is preempted halfway, as a thread switch can do: the
+    writer must not let two threads update it at once (a lost failure otherwise)."""
+
+    def failed(self, now: float) -> None:
+        seen = self.failures
+        time.sleep(0.01)  # another writer's thread runs here
+        super().failed(now)
+        self.failures = seen + 1
+
+
+class FailingTogetherStore(ObjectStore):
+    """A store whose writes all fail at the same moment (a network outage)."""
+
+    def __init__(self, url: str, writers: int) -> None:
+        super().__init__(url)
+        self.outage = threading.Barrier(writers)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.outage.wait()
+        raise ConnectionError("connection refused")
+
+
+def test_concurrent_writes_during_an_outage_record_every_failed_attempt(tmp_path):
+    """The flusher's thread and feedback threads write through one writer when the store
+    goes down: every attempt is counted and recorded as a failure, every segment spooled."""
+    threads = 6
+    store = FailingTogetherStore((tmp_path / "store").as_uri(), threads)
+    writer = SegmentWriter(store, tmp_path / "spool", health=PreemptedHealth())
+    results: list[bool] = []
+
+    def write(n: int) -> None:
+        for i in range(3):  # the first fails (all at once); the rest spool without trying
+            results.append(writer.write(f"feedback/2026/12/01/t{n}-{i}.parquet", b"x"))
+
+    workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert results == [False] * threads * 3 and len(writer.spooled()) == threads * 3
+    assert writer.store_down and writer.attempts == threads
+    assert writer.health.failures == threads
+    assert writer.health.backoff_s == min(writer.health.max_backoff_s, 0.5 * 2 ** (threads - 1))

@@ -1,10 +1,10 @@
 """``create_app(settings)``: the FastAPI app that serves the registered champion.
 
-The factory builds the service objects (store, registry client, model holder, prediction
-log, metrics) and wires the routers; nothing is loaded or started until the lifespan runs:
-then the champion is loaded (the app starts unready if it cannot be), the prediction-log
-flusher starts (uploading any spool left behind) and the reload watcher starts. On shutdown
-the log is flushed (or spooled) before the process exits.
+The factory builds the service objects (``build_services``: store, registry client, model
+holder, prediction log, data plane, metrics) and wires the routers; nothing is loaded or
+started until the lifespan runs: then the champion is loaded (the app starts unready if it
+cannot be), the prediction-log flusher starts (uploading any spool left behind) and the
+reload watcher starts. On shutdown the log is flushed (or spooled) before the process exits.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +28,13 @@ import driftloop
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.serve.api_models import V2InferenceRequest
-from driftloop.serve.inference import Inference, ModelNotReadyError, dump_json
+from driftloop.serve.data_plane import (
+    DataPlane,
+    InvalidRecordsError,
+    ModelNotReadyError,
+    dump_json,
+)
+from driftloop.serve.feedback_log import FeedbackLog
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.monitor import DriftGauges, DriftMonitor
 from driftloop.serve.prediction_log import PredictionLog
@@ -44,6 +52,10 @@ from driftloop.serve.routes import (
 )
 from driftloop.serve.spool import SegmentWriter
 from driftloop.serve.telemetry import MetricsMiddleware, Telemetry
+
+if TYPE_CHECKING:
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
 
 log = logging.getLogger("driftloop.serve")
 MIN_PRODUCTION_TOKEN_CHARS = 16
@@ -125,12 +137,26 @@ def _custom_openapi(app: FastAPI, holder: ModelHolder) -> Any:
     return schema
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app from settings (nothing loads until the app starts)."""
+@dataclass(frozen=True)
+class Services:
+    """The service objects of one app, built from settings (nothing started yet)."""
+
+    settings: Settings
+    telemetry: Telemetry
+    store: ObjectStore
+    tracker: Tracker
+    holder: ModelHolder
+    prediction_log: PredictionLog
+    data_plane: DataPlane
+    feedback_log: FeedbackLog
+    monitor: DriftMonitor
+
+
+def build_services(settings: Settings) -> Services:
+    """Store, registry client, model holder, prediction log, data plane, drift monitor."""
     from driftloop.adapters.store import ObjectStore
     from driftloop.adapters.tracking import Tracker
 
-    check_serve_settings(settings)
     telemetry = Telemetry()
     store = ObjectStore.from_settings(settings)
     tracker = Tracker(settings, store)
@@ -144,13 +170,22 @@ def create_app(settings: Settings) -> FastAPI:
         writer, telemetry, max_rows=server.log_buffer_rows, flush_rows=server.log_flush_rows,
         flush_interval_s=server.log_flush_interval_s,
     )  # fmt: skip
-    inference = Inference(holder, prediction_log, writer, telemetry)
     # drift checks run in a worker thread after flushes, never on the request path
     monitor = DriftMonitor(
         settings, tracker, server.monitor_every_rows,
         gauges=DriftGauges(telemetry.registry), min_interval_s=server.monitor_min_interval_s,
     )  # fmt: skip
     prediction_log.add_flush_listener(monitor.on_flush)
+    return Services(
+        settings, telemetry, store, tracker, holder, prediction_log,
+        DataPlane(holder, prediction_log, telemetry), FeedbackLog(writer, telemetry), monitor,
+    )  # fmt: skip
+
+
+def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up (load the champion, start the log flusher and reload watcher) and shutdown
+    (stop them, flush or spool the log)."""
+    holder, prediction_log = services.holder, services.prediction_log
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -166,20 +201,17 @@ def create_app(settings: Settings) -> FastAPI:
         gc.freeze()
         prediction_log.start()
         watcher = None
-        if server.reload_interval_s > 0:
+        if services.settings.server.reload_interval_s > 0:
             watcher = asyncio.get_running_loop().create_task(holder.watch(), name="reload")
         log.info(
             "serving",
-            extra={
-                "model_version": outcome.serving_version,
-                "pid": os.getpid(),
-                "store": store.url,
-            },
-        )
+            extra={"model_version": outcome.serving_version, "pid": os.getpid(),
+                   "store": services.store.url},
+        )  # fmt: skip
         try:
             yield
         finally:
-            monitor.stop()
+            services.monitor.stop()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -190,51 +222,62 @@ def create_app(settings: Settings) -> FastAPI:
                 extra={"written_rows": result.written_rows, "spooled_rows": result.spooled_rows},
             )
 
-    app = FastAPI(
-        title="driftloop prediction service",
-        version=driftloop.__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        # FastAPI's native OpenTelemetry hook checks its providers on every request; the
-        # service exports Prometheus metrics (/metrics) instead.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    app.state.settings = settings
-    app.state.telemetry = telemetry
-    app.state.store = store
-    app.state.tracker = tracker
-    app.state.holder = holder
-    app.state.prediction_log = prediction_log
-    app.state.inference = inference
-    app.state.monitor = monitor
-    app.state.openapi_model_version = None
-    app.add_middleware(MetricsMiddleware, telemetry=telemetry)
+    return lifespan
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's own handler fails (a 500) when the offending input is NaN or infinity, and
-        # JSON cannot hold a body that is not UTF-8 (the input of a json_invalid error)
-        errors = [
-            {**e, "input": e["input"].decode(errors="replace")}
-            if isinstance(e.get("input"), bytes) else e
-            for e in exc.errors()
-        ]  # fmt: skip
-        return Response(dump_json({"detail": errors}), status_code=422,
-                        media_type="application/json")  # fmt: skip
 
-    @app.exception_handler(ModelNotReadyError)
-    async def _not_ready(request: Request, exc: ModelNotReadyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+async def _invalid(request: Request, exc: Exception) -> Response:
+    # FastAPI's own handler fails (a 500) when the offending input is NaN or infinity, and
+    # JSON cannot hold a body that is not UTF-8 (the input of a json_invalid error)
+    errors = [
+        {**e, "input": e["input"].decode(errors="replace")}
+        if isinstance(e.get("input"), bytes) else e
+        for e in cast(RequestValidationError, exc).errors()
+    ]  # fmt: skip
+    return Response(dump_json({"detail": errors}), status_code=422, media_type="application/json")
 
+
+async def _invalid_body(request: Request, exc: Exception) -> Response:
+    # a request body the data plane refused (/predict, /predict/batch): 422 under "body"
+    return await _invalid(request, cast(InvalidRecordsError, exc).as_http("body"))
+
+
+async def _not_ready(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
+def _include_routers(app: FastAPI, admin_endpoints: bool) -> None:
     for router in (
         predict.router, v2.router, health.router, model.router, metrics.router, drift.router,
         dashboard.router,
     ):  # fmt: skip
         app.include_router(router)
-    if server.admin_endpoints:
+    if admin_endpoints:
         for router in (admin.router, feedback.router, simulate.router):
             app.include_router(router)
-    app.openapi = lambda: _custom_openapi(app, holder)  # type: ignore[method-assign]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app from settings (nothing loads until the app starts)."""
+    check_serve_settings(settings)
+    services = build_services(settings)
+    app = FastAPI(
+        title="driftloop prediction service",
+        version=driftloop.__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(services),
+        # FastAPI's native OpenTelemetry hook checks its providers on every request; the
+        # service exports Prometheus metrics (/metrics) instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    for field in fields(services):  # app.state.holder, .data_plane, ... for the routes
+        setattr(app.state, field.name, getattr(services, field.name))
+    app.state.openapi_model_version = None
+    app.add_middleware(MetricsMiddleware, telemetry=services.telemetry)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(InvalidRecordsError, _invalid_body)
+    app.add_exception_handler(ModelNotReadyError, _not_ready)
+    _include_routers(app, settings.server.admin_endpoints)
+    app.openapi = lambda: _custom_openapi(app, services.holder)  # type: ignore[method-assign]
     return app
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -93,6 +94,32 @@ def _axis(top: float) -> tuple[float, list[float]]:
     return count * step, [i * step for i in range(count + 1)]
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """The drift chart's geometry: ``n`` slots of equal width, y from 0 to ``top``."""
+
+    n: int
+    top: float
+
+    @property
+    def width(self) -> float:
+        return CHART_W - PAD_L - PAD_R
+
+    @property
+    def height(self) -> float:
+        return CHART_H - PAD_T - PAD_B
+
+    @property
+    def slot(self) -> float:
+        return self.width / self.n
+
+    def y(self, v: float) -> float:
+        return PAD_T + self.height * (1 - min(v, self.top) / self.top)
+
+    def x(self, i: int) -> float:
+        return PAD_L + self.slot * (i + 0.5)
+
+
 def drift_chart(windows: Sequence[Mapping[str, Any]], threshold: float | None) -> str:
     """One bar per checked window (height: share of drifted features), the policy's share
     threshold as a dashed line, drifted windows in red; each bar links to its report."""
@@ -103,69 +130,71 @@ def drift_chart(windows: Sequence[Mapping[str, Any]], threshold: float | None) -
         )
     shares = [as_float(w.get("drift_share")) or 0.0 for w in windows]
     top, ticks = _axis(min(1.0, max(0.25, max(shares) * 1.15, (threshold or 0) * 1.5)))
-    pw, ph = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
-    n = len(windows)
-    slot = pw / n
-    bar = max(2.0, min(36.0, slot * 0.7))
-
-    def y(v: float) -> float:
-        return PAD_T + ph * (1 - min(v, top) / top)
-
+    plot = _Plot(len(windows), top)
+    n = plot.n
     out = [f'<svg id="drift-chart" class="chart" viewBox="0 0 {CHART_W} {CHART_H}" '
            f'role="img" aria-label="drift share of {n} checked windows" '
            f'data-windows="{n}">']  # fmt: skip
     for t in ticks:
-        out.append(f'<line class="grid" x1="{PAD_L}" x2="{CHART_W - PAD_R}" y1="{y(t):.1f}" '
-                   f'y2="{y(t):.1f}"/><text class="axis" x="{PAD_L - 6}" y="{y(t) + 4:.1f}" '
-                   f'text-anchor="end">{t * 100:.0f}%</text>')  # fmt: skip
-    previous_version = None
+        out.append(f'<line class="grid" x1="{PAD_L}" x2="{CHART_W - PAD_R}" y1="{plot.y(t):.1f}" '
+                   f'y2="{plot.y(t):.1f}"/><text class="axis" x="{PAD_L - 6}" '
+                   f'y="{plot.y(t) + 4:.1f}" text-anchor="end">{t * 100:.0f}%</text>')  # fmt: skip
     label_every = max(1, math.ceil(n / 8))
     for i, (w, share) in enumerate(zip(windows, shares, strict=True)):
-        cx = PAD_L + slot * (i + 0.5)
-        version = w.get("model_version")
-        if i > 0 and version != previous_version:
-            out.append(f'<line class="version-change" x1="{cx - slot / 2:.1f}" '
-                       f'x2="{cx - slot / 2:.1f}" y1="{PAD_T}" y2="{PAD_T + ph}"/>'
-                       f'<text class="version-label" x="{cx - slot / 2 + 3:.1f}" '
-                       f'y="{PAD_T + 10}">v{esc(version)}</text>')  # fmt: skip
-        previous_version = version
-        drifted = bool(w.get("window_drifted"))
-        cls = "bar drifted" if drifted else "bar"
-        top_y = y(share)
-        verdict = "drifted: " + ", ".join(w.get("drifted_features") or []) if drifted else (
-            "not drifted")  # fmt: skip
-        tip = (f"{hms(w.get('checked_at'))} · report {w.get('report_id')} · model "
-               f"v{version} · {w.get('rows')} rows · drift share {pct(share)} · {verdict}"
-               f"{' · retrain decided' if w.get('retrain') else ''}")  # fmt: skip
-        body = (f'<title>{esc(tip)}</title>'
-                f'<rect class="hit" x="{cx - slot / 2:.1f}" y="{PAD_T}" width="{slot:.1f}" '
-                f'height="{ph}"/><rect class="{cls}" x="{cx - bar / 2:.1f}" y="{top_y:.1f}" '
-                f'width="{bar:.1f}" height="{max(PAD_T + ph - top_y, 1.5):.1f}"/>')  # fmt: skip
-        if w.get("retrain"):
-            body += (f'<text class="retrain-mark" x="{cx:.1f}" y="{top_y - 5:.1f}" '
-                     f'text-anchor="middle">R</text>')  # fmt: skip
-        attrs = (
-            f'class="window{" drifted" if drifted else ""}" '
-            f'data-report-id="{esc(w.get("report_id"))}" data-drift-share="{share:.4f}"'
-        )
-        href = report_href(w.get("report_id")) if w.get("html") else None
-        out.append(f'<a href="{href}" {attrs}>{body}</a>' if href else f"<g {attrs}>{body}</g>")
+        if i > 0 and w.get("model_version") != windows[i - 1].get("model_version"):
+            out.append(_version_change(plot, i, w.get("model_version")))
+        out.append(_window_bar(plot, i, w, share))
         if i % label_every == 0 or i == n - 1:
             out.append(
-                f'<text class="axis" x="{cx:.1f}" y="{PAD_T + ph + 16}" '
+                f'<text class="axis" x="{plot.x(i):.1f}" y="{PAD_T + plot.height + 16}" '
                 f'text-anchor="middle">{hms(w.get("checked_at"))}</text>'
             )
     if threshold is not None:
-        ty = y(threshold)
+        ty = plot.y(threshold)
         out.append(f'<line class="threshold" x1="{PAD_L}" x2="{CHART_W - PAD_R}" '
                    f'y1="{ty:.1f}" y2="{ty:.1f}"/><text class="threshold-label" '
                    f'x="{CHART_W - PAD_R - 4}" y="{ty - 5:.1f}" text-anchor="end">retrain '
                    f'share {pct(threshold, 0)}</text>')  # fmt: skip
     out.append(
-        f'<text class="axis" x="{PAD_L + pw / 2:.0f}" y="{CHART_H - 6}" '
+        f'<text class="axis" x="{PAD_L + plot.width / 2:.0f}" y="{CHART_H - 6}" '
         f'text-anchor="middle">checked at (UTC), oldest left</text></svg>'
     )
     return "".join(out)
+
+
+def _version_change(plot: _Plot, i: int, version: Any) -> str:
+    """A vertical line before window ``i``, where a new model version starts."""
+    left = plot.x(i) - plot.slot / 2
+    return (f'<line class="version-change" x1="{left:.1f}" x2="{left:.1f}" y1="{PAD_T}" '
+            f'y2="{PAD_T + plot.height}"/><text class="version-label" x="{left + 3:.1f}" '
+            f'y="{PAD_T + 10}">v{esc(version)}</text>')  # fmt: skip
+
+
+def _window_bar(plot: _Plot, i: int, w: Mapping[str, Any], share: float) -> str:
+    """One window's bar with its tooltip, linked to its report when it has one."""
+    cx, slot, ph = plot.x(i), plot.slot, plot.height
+    bar = max(2.0, min(36.0, slot * 0.7))
+    drifted = bool(w.get("window_drifted"))
+    top_y = plot.y(share)
+    verdict = "drifted: " + ", ".join(w.get("drifted_features") or []) if drifted else (
+        "not drifted")  # fmt: skip
+    tip = (f"{hms(w.get('checked_at'))} · report {w.get('report_id')} · model "
+           f"v{w.get('model_version')} · {w.get('rows')} rows · drift share {pct(share)} · "
+           f"{verdict}{' · retrain decided' if w.get('retrain') else ''}")  # fmt: skip
+    body = (f'<title>{esc(tip)}</title>'
+            f'<rect class="hit" x="{cx - slot / 2:.1f}" y="{PAD_T}" width="{slot:.1f}" '
+            f'height="{ph}"/><rect class="{"bar drifted" if drifted else "bar"}" '
+            f'x="{cx - bar / 2:.1f}" y="{top_y:.1f}" width="{bar:.1f}" '
+            f'height="{max(PAD_T + ph - top_y, 1.5):.1f}"/>')  # fmt: skip
+    if w.get("retrain"):
+        body += (f'<text class="retrain-mark" x="{cx:.1f}" y="{top_y - 5:.1f}" '
+                 f'text-anchor="middle">R</text>')  # fmt: skip
+    attrs = (
+        f'class="window{" drifted" if drifted else ""}" '
+        f'data-report-id="{esc(w.get("report_id"))}" data-drift-share="{share:.4f}"'
+    )
+    href = report_href(w.get("report_id")) if w.get("html") else None
+    return f'<a href="{href}" {attrs}>{body}</a>' if href else f"<g {attrs}>{body}</g>"
 
 
 def line_chart(points: Sequence[tuple[str, float | None, str]], label: str) -> str:

@@ -13,7 +13,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from driftloop.config.settings import Settings
-from driftloop.serve.inference import Inference
+from driftloop.serve.data_plane import DataPlane
+from driftloop.serve.feedback_log import FeedbackLog
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.prediction_log import PredictionLog
 from driftloop.serve.telemetry import Telemetry
@@ -29,9 +30,14 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def get_inference(request: Request) -> Inference:
-    """The predict path."""
-    return request.app.state.inference  # type: ignore[no-any-return]
+async def get_data_plane(request: Request) -> DataPlane:
+    """The one predict path."""
+    return request.app.state.data_plane  # type: ignore[no-any-return]
+
+
+async def get_feedback_log(request: Request) -> FeedbackLog:
+    """Where true labels are stored."""
+    return request.app.state.feedback_log  # type: ignore[no-any-return]
 
 
 async def get_holder(request: Request) -> ModelHolder:
@@ -67,7 +73,8 @@ async def require_admin(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-InferenceDep = Annotated[Inference, Depends(get_inference)]
+DataPlaneDep = Annotated[DataPlane, Depends(get_data_plane)]
+FeedbackLogDep = Annotated[FeedbackLog, Depends(get_feedback_log)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]

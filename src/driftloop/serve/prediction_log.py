@@ -122,7 +122,16 @@ class PredictionLog:
         self._listeners: list[FlushListener] = []
         self._task: asyncio.Task[None] | None = None
         self._spool_waiting = True  # try any spool left by an earlier process right away
-        self.dropped = 0
+        self._dropped = 0  # request threads and the flusher's thread count: under self._lock
+
+    @property
+    def dropped(self) -> int:
+        """Rows dropped so far: the buffer was full, or a segment could not be built."""
+        return self._dropped
+
+    def _count_dropped(self, rows: int) -> None:  # holds self._lock
+        self._dropped += rows
+        self.telemetry.log_rows_dropped.inc(rows)
 
     # -- request path ----------------------------------------------------------------------
     def append(self, layout: LogLayout, row: tuple[Any, ...]) -> bool:
@@ -131,8 +140,7 @@ class PredictionLog:
             if layout is not self._layout:
                 self._switch_layout(layout)
             if len(self._rows) + self._cut_rows >= self.max_rows:
-                self.dropped += 1
-                self.telemetry.log_rows_dropped.inc()
+                self._count_dropped(1)
                 return False
             self._rows.append(row)
             return True
@@ -145,10 +153,8 @@ class PredictionLog:
             room = max(0, self.max_rows - len(self._rows) - self._cut_rows)
             accepted = rows if len(rows) <= room else rows[:room]
             self._rows.extend(accepted)
-            dropped = len(rows) - len(accepted)
-        if dropped:
-            self.dropped += dropped
-            self.telemetry.log_rows_dropped.inc(dropped)
+            if len(accepted) < len(rows):
+                self._count_dropped(len(rows) - len(accepted))
         return len(accepted)
 
     def _switch_layout(self, layout: LogLayout) -> None:  # holds self._lock
@@ -202,8 +208,8 @@ class PredictionLog:
                         "cannot build log segment; rows dropped",
                         extra={"rows": len(rows), "error": str(exc)},
                     )
-                    self.dropped += len(rows)
-                    self.telemetry.log_rows_dropped.inc(len(rows))
+                    with self._lock:
+                        self._count_dropped(len(rows))
                     continue
                 first = datetime.fromtimestamp(rows[0][1], UTC)
                 key = segment_key(INFERENCE_PREFIX, first, new_segment_id())
@@ -224,7 +230,7 @@ class PredictionLog:
             waiting = len(self.writer.spooled())
             self.telemetry.log_segments_spooled.set(waiting)
             self.telemetry.log_buffered_rows.set(self.buffered)
-            self.telemetry.store_up.set(0 if self.writer.health.down else 1)
+            self.telemetry.store_up.set(0 if self.writer.store_down else 1)
         self._spool_waiting = bool(waiting)
         return FlushResult(written, spooled, tuple(keys))
 

@@ -25,7 +25,21 @@ class Telemetry:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._declare_http_and_prediction(self.registry)
+        self._declare_model(self.registry)
+        self._declare_log_and_store(self.registry)
+        self.feedback_labels = Counter(
+            "driftloop_feedback_labels", "Ground-truth labels received.", registry=self.registry
+        )
+        self.prediction_values: Histogram | None = None
+        """Regression predictions, on buckets from the serving model's validation targets."""
+        self._value_bounds: tuple[float, ...] = ()
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._prediction_children: dict[tuple[str, str], Any] = {}
+        self._unseen_children: dict[str, Any] = {}
+
+    def _declare_http_and_prediction(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "driftloop_http_requests", "HTTP requests by route, method and status.",
             ["route", "method", "status"], registry=r,
@@ -39,6 +53,13 @@ class Telemetry:
             "driftloop_predictions", "Predictions by predicted class and source (api/simulate).",
             ["prediction", "source"], registry=r,
         )  # fmt: skip
+        self.unseen_categories = Counter(
+            "driftloop_unseen_categories",
+            "Categorical values not in the model's schema, by feature (a drift signal).",
+            ["feature"], registry=r,
+        )  # fmt: skip
+
+    def _declare_model(self, r: CollectorRegistry) -> None:
         self.model_info = Gauge(
             "driftloop_model_info", "The model version being served (value 1).",
             ["name", "version", "dataset_version", "fast_path"], registry=r,
@@ -59,6 +80,8 @@ class Telemetry:
             "Failed reloads: registry unreachable, or a version that failed to load or its "
             "smoke test.", registry=r,
         )  # fmt: skip
+
+    def _declare_log_and_store(self, r: CollectorRegistry) -> None:
         self.log_rows_written = Counter(
             "driftloop_inference_log_rows_written",
             "Inference-log rows that reached the object store.", registry=r,
@@ -86,20 +109,6 @@ class Telemetry:
             "driftloop_inference_log_buffered_rows", "Rows waiting in memory for the next flush.",
             registry=r,
         )  # fmt: skip
-        self.unseen_categories = Counter(
-            "driftloop_unseen_categories",
-            "Categorical values not in the model's schema, by feature (a drift signal).",
-            ["feature"], registry=r,
-        )  # fmt: skip
-        self.feedback_labels = Counter(
-            "driftloop_feedback_labels", "Ground-truth labels received.", registry=r
-        )
-        self.prediction_values: Histogram | None = None
-        """Regression predictions, on buckets from the serving model's validation targets."""
-        self._value_bounds: tuple[float, ...] = ()
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._prediction_children: dict[tuple[str, str], Any] = {}
-        self._unseen_children: dict[str, Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and its latency."""

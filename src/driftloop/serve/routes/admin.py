@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from driftloop.serve.api_models import ReloadResponse
+from driftloop.serve.data_plane import dump_json
 from driftloop.serve.deps import AdminDep, HolderDep
-from driftloop.serve.inference import dump_json
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 

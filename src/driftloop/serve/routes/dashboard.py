@@ -26,7 +26,7 @@ from driftloop.core.loop_facts import policy_facts as make_policy_facts
 from driftloop.core.traffic import TrafficSnapshot, is_traffic_route, traffic_between
 from driftloop.jobs.status import PART_ERRORS, gather_store_facts
 from driftloop.serve.dashboard_view import render_dashboard
-from driftloop.serve.inference import dump_json
+from driftloop.serve.data_plane import dump_json
 
 log = logging.getLogger("driftloop.serve.dashboard")
 router = APIRouter(tags=["dashboard"])

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, HTTPException, status
 
 from driftloop.serve.api_models import FeedbackRequest, FeedbackResponse
-from driftloop.serve.deps import AdminDep, InferenceDep
+from driftloop.serve.deps import AdminDep, FeedbackLogDep, HolderDep
 
 router = APIRouter(tags=["feedback"], dependencies=[AdminDep])
 
@@ -18,11 +18,13 @@ router = APIRouter(tags=["feedback"], dependencies=[AdminDep])
     summary="Send true labels",
     responses={401: {"description": "No bearer token."}, 403: {"description": "Wrong token."}},
 )
-async def create_feedback(body: FeedbackRequest, inference: InferenceDep) -> FeedbackResponse:
+async def create_feedback(
+    body: FeedbackRequest, holder: HolderDep, feedback: FeedbackLogDep
+) -> FeedbackResponse:
     """``{"labels": [{"request_id": ..., "label": "Yes"}, ...]}``: written as one segment
     under ``feedback/<yyyy>/<mm>/<dd>/`` (spooled while the store is unreachable). A label
     must be one of the model's classes (classification) or a number (regression)."""
-    model = inference.holder.current
+    model = holder.current
     labels = [(item.request_id, item.label) for item in body.labels]
     if model is not None:
         errors = []
@@ -43,7 +45,7 @@ async def create_feedback(body: FeedbackRequest, inference: InferenceDep) -> Fee
             )
         if errors:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors)
-    key, stored = await asyncio.to_thread(inference.write_feedback, labels)
+    key, stored = await asyncio.to_thread(feedback.write, labels)
     return FeedbackResponse(accepted=len(labels), key=key, spooled=not stored)
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from driftloop.serve.data_plane import dump_json
 from driftloop.serve.deps import HolderDep
-from driftloop.serve.inference import dump_json
 
 router = APIRouter(tags=["model"])
 

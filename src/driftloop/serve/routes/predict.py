@@ -1,7 +1,9 @@
 """POST /predict and /predict/batch: records in the champion's schema -> predictions.
 
-The handlers read the raw body and let the serving model's generated request model parse
-and check it in one pass (so the schema follows hot reloads); /docs shows that model
+The handlers only convert the wire format: the raw body goes to the data plane, which
+parses and checks it with the serving model's generated request model in one pass (so the
+schema follows hot reloads), predicts and logs; its ``InvalidRecordsError`` becomes a 422
+naming the field under ``body`` (the app's exception handler). /docs shows that model
 through the app's OpenAPI hook. Responses are JSON bytes built without a second model.
 """
 
@@ -14,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from driftloop.serve.api_models import PredictBatchResponse, PredictResponse
-from driftloop.serve.inference import Inference
+from driftloop.serve.data_plane import DataPlane, dump_json
 
 
 class DirectRoute(APIRoute):
@@ -59,9 +61,11 @@ def _body(ref: str) -> dict[str, object]:
 )
 async def predict_one(request: Request) -> Response:
     """One record (every feature, null for a missing value) -> label, probability, ids."""
-    inference: Inference = request.app.state.inference
-    body = await request.body()
-    return Response(await inference.predict_json(body), media_type="application/json")
+    plane: DataPlane = request.app.state.data_plane
+    model = plane.model()
+    record = plane.record_from_json(model, await request.body())
+    prediction = await plane.predict_one(model, record)
+    return Response(dump_json(prediction), media_type="application/json")
 
 
 @router.post(
@@ -73,6 +77,17 @@ async def predict_one(request: Request) -> Response:
 )
 async def predict_batch(request: Request) -> Response:
     """``{"records": [...]}`` (at most ``server.max_batch``) -> one prediction per record."""
-    inference: Inference = request.app.state.inference
-    body = await request.body()
-    return Response(await inference.predict_batch_json(body), media_type="application/json")
+    plane: DataPlane = request.app.state.data_plane
+    model = plane.model()
+    records = plane.records_from_json(model, await request.body())
+    result = await plane.predict(model, records)
+    items = [
+        {"request_id": rid, "prediction": pred, "probability": prob}
+        for rid, pred, prob in zip(
+            result.request_ids, result.predictions, result.probabilities, strict=True
+        )
+    ]
+    return Response(
+        dump_json({"model_version": result.model_version, "predictions": items}),
+        media_type="application/json",
+    )

@@ -9,7 +9,8 @@ from fastapi import APIRouter
 
 from driftloop.core.simulate import simulate_drift
 from driftloop.serve.api_models import SimulateDriftRequest, SimulateDriftResponse
-from driftloop.serve.deps import AdminDep, InferenceDep
+from driftloop.serve.data_plane import InvalidRecordsError
+from driftloop.serve.deps import AdminDep, DataPlaneDep, FeedbackLogDep
 from driftloop.serve.loaded_model import frame_records
 
 router = APIRouter(tags=["simulate"], dependencies=[AdminDep])
@@ -23,23 +24,26 @@ router = APIRouter(tags=["simulate"], dependencies=[AdminDep])
                503: {"description": "No model loaded yet."}},
 )  # fmt: skip
 async def simulate_drift_traffic(
-    body: SimulateDriftRequest, inference: InferenceDep
+    body: SimulateDriftRequest, plane: DataPlaneDep, feedback: FeedbackLogDep
 ) -> SimulateDriftResponse:
     """Sample ``n`` rows of the champion dataset's validation split, drift them, predict them
     through the same path as /predict (logged with source ``simulate``), then store their
     true labels as feedback."""
-    model = inference.model()
+    model = plane.model()
     frame = await asyncio.to_thread(
         simulate_drift, model.holdout, body.drift_type, body.n, model.numeric,
         model.categorical, body.seed,
     )  # fmt: skip
     raw = frame_records(frame, model.features)
-    chunk = inference.holder.max_batch
+    chunk = plane.holder.max_batch
     request_ids: list[str] = []
     predicted: Counter[str] = Counter()
     for start in range(0, len(raw), chunk):
-        records = inference.validate_records(model, raw[start : start + chunk], "records")
-        result = await inference.predict_records(model, records, source="simulate")
+        try:
+            records = plane.records_from_python(model, raw[start : start + chunk])
+        except InvalidRecordsError as exc:
+            raise exc.as_http("records") from None
+        result = await plane.predict(model, records, source="simulate")
         request_ids += result.request_ids
         predicted.update(str(p) for p in result.predictions)
     truth = frame[model.target].tolist() if model.target in frame else []
@@ -47,7 +51,7 @@ async def simulate_drift_traffic(
         truth = [model.classes[int(t)] for t in truth]
     labels = [(rid, str(t)) for rid, t in zip(request_ids, truth, strict=False)]
     if labels:
-        await asyncio.to_thread(inference.write_feedback, labels)
+        await asyncio.to_thread(feedback.write, labels)
     return SimulateDriftResponse(
         drift_type=body.drift_type, sent=len(request_ids), feedback=len(labels),
         model_version=model.version, predictions=dict(predicted), request_ids=request_ids,

@@ -18,8 +18,13 @@ from driftloop.serve.api_models import (
     V2ModelMetadata,
     V2ServerMetadata,
 )
-from driftloop.serve.deps import HolderDep, InferenceDep
-from driftloop.serve.inference import dump_json, new_request_id
+from driftloop.serve.data_plane import (
+    BatchSizeError,
+    InvalidRecordsError,
+    dump_json,
+    new_request_id,
+)
+from driftloop.serve.deps import DataPlaneDep, HolderDep
 from driftloop.serve.loaded_model import LoadedModel
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.open_inference import (
@@ -117,7 +122,7 @@ async def read_model_metadata(name: str, holder: HolderDep) -> Response:
 
 
 async def _infer(
-    name: str, version: str | None, request: Request, inference: InferenceDep
+    name: str, version: str | None, request: Request, inference: DataPlaneDep
 ) -> Response:
     found = _model(inference.holder, name, version)
     if isinstance(found, Response):
@@ -135,19 +140,12 @@ async def _infer(
         unknown = ", ".join(sorted(set(wanted) - available))
         return _error(f"unknown outputs {unknown}; available: {', '.join(sorted(available))}", 400)
     try:
-        raw = request_records(payload, model.features)
-        if len(raw) > inference.holder.max_batch:
-            raise InferenceProtocolError(
-                f"{len(raw)} rows; at most {inference.holder.max_batch} per request"
-            )
-        records = model.requests.records.validate_python(raw)
-    except InferenceProtocolError as exc:
+        records = inference.records_from_python(model, request_records(payload, model.features))
+    except (InferenceProtocolError, BatchSizeError) as exc:
         return _error(str(exc), 400)
-    except ValidationError as exc:
-        return _error(describe_validation_error(exc.errors(include_url=False)), 400)
-    result = await inference.predict_records(
-        model, [model.requests.as_record(r) for r in records], "api"
-    )
+    except InvalidRecordsError as exc:
+        return _error(describe_validation_error(exc.errors), 400)
+    result = await inference.predict(model, records)
     outputs = response_outputs(
         result.request_ids,
         result.predictions,
@@ -185,7 +183,7 @@ _INFER_BODY = {
 
 @router.post("/models/{name}/infer", response_model=V2InferenceResponse, summary="Infer",
              responses=_ERRORS, openapi_extra=_INFER_BODY)  # fmt: skip
-async def infer(name: str, request: Request, inference: InferenceDep) -> Response:
+async def infer(name: str, request: Request, inference: DataPlaneDep) -> Response:
     """Named input tensors, one per feature column (or the MLServer pandas-codec form)."""
     return await _infer(name, None, request, inference)
 
@@ -194,7 +192,7 @@ async def infer(name: str, request: Request, inference: InferenceDep) -> Respons
              summary="Infer with a version", responses=_ERRORS,
              openapi_extra=_INFER_BODY)  # fmt: skip
 async def infer_version(
-    name: str, version: str, request: Request, inference: InferenceDep
+    name: str, version: str, request: Request, inference: DataPlaneDep
 ) -> Response:
     """As /infer, but only when that version is serving."""
     return await _infer(name, version, request, inference)
