@@ -29,7 +29,7 @@ import pydantic_core
 
 from driftloop.serve.api_models import V2InferenceRequest, V2Tensor
 from driftloop.serve.binary_tensors import decode_tensor, encode_tensor
-from driftloop.serve.inference import dump_json
+from driftloop.serve.data_plane import dump_json
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
