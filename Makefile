@@ -11,8 +11,10 @@ export DO_NOT_TRACK ?= true
 
 REGISTRY ?= localhost:5001
 TAG ?= dev
-PLATFORM ?= linux/amd64
+PLATFORM ?=
 OVERLAY ?= deploy/overlays/dev
+# PLATFORM empty: docker builds for the host's platform (kind runs images of the host's).
+PLATFORM_FLAG = $(if $(PLATFORM),--platform $(PLATFORM))
 PYTEST_ARGS ?=
 # test files run in parallel, one whole file per worker (module fixtures start servers)
 PYTEST_WORKERS ?= 2
@@ -70,10 +72,10 @@ run-retrain: install ## Retrain on the local state folder's data, gate, promote
 demo: install ## Run the whole loop locally, from nothing (about 2 minutes)
 	$(RUN) driftloop demo
 
-images: ## Build the driftloop, MLServer and MLflow images (TAG=dev, PLATFORM=linux/amd64)
-	docker build --platform $(PLATFORM) -f docker/driftloop/Dockerfile -t driftloop:$(TAG) .
-	docker build --platform $(PLATFORM) -t driftloop-mlserver:$(TAG) docker/mlserver
-	docker build --platform $(PLATFORM) -t driftloop-mlflow:$(TAG) docker/mlflow
+images: ## Build the driftloop, MLServer and MLflow images for this machine (TAG=dev; PLATFORM=linux/amd64 to cross-build)
+	docker build $(PLATFORM_FLAG) -f docker/driftloop/Dockerfile -t driftloop:$(TAG) .
+	docker build $(PLATFORM_FLAG) -t driftloop-mlserver:$(TAG) docker/mlserver
+	docker build $(PLATFORM_FLAG) -t driftloop-mlflow:$(TAG) docker/mlflow
 
 images-push: ## Tag and push the images to $(REGISTRY)
 	for i in driftloop driftloop-mlserver driftloop-mlflow; do \

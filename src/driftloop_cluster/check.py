@@ -98,7 +98,7 @@ def check_schemas(rendered: Mapping[Path, list[dict[str, Any]]]) -> CheckResult:
     """Every object is valid for its schema."""
     problems = [f"{o}: {p}" for o, objs in rendered.items() for p in validate_objects(objs)]
     return CheckResult(
-        "objects valid (kubernetes-validate strict, Argo schemas strict)",
+        "objects valid (kubernetes-validate strict, Argo schemas strict, JetStream version)",
         not problems,
         tuple(problems),
     )

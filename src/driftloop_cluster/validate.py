@@ -19,6 +19,8 @@ from typing import Any
 SCHEMA_DIR = Path("deploy/schemas")
 WORKFLOWS_SCHEMA = "argo-workflows-v4.1.2.schema.json"
 EVENTS_SCHEMA = "argo-events-v1.9.11.schema.json"
+JETSTREAM_VERSIONS = "argo-events-v1.9.11.jetstream-versions.json"
+"""The JetStream versions the pinned Argo Events controller accepts (its controller config)."""
 KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30", "1.37")
 """Kubernetes versions every core object must be valid for (oldest supported, newest)."""
 
@@ -140,12 +142,38 @@ def validate_core(
     return problems
 
 
+@cache
+def accepted_jetstream_versions(schema_dir: Path = SCHEMA_DIR) -> tuple[str, ...]:
+    """JetStream versions the Argo Events controller accepts for an EventBus."""
+    data = json.loads((schema_dir / JETSTREAM_VERSIONS).read_text())
+    return tuple(data["versions"])
+
+
+def validate_eventbus(obj: Mapping[str, Any], schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
+    """An EventBus's JetStream version is one the controller accepts."""
+    jetstream = (obj.get("spec") or {}).get("jetstream")
+    if obj.get("kind") != "EventBus" or jetstream is None:
+        return []
+    accepted = accepted_jetstream_versions(schema_dir)
+    version = str(jetstream.get("version", ""))
+    if version in accepted:
+        return []
+    return [
+        Problem(
+            describe(obj),
+            f"spec.jetstream.version {version!r} is not accepted by the Argo Events "
+            f"controller (one of: {', '.join(accepted)})",
+        )
+    ]
+
+
 def validate_objects(objects: list[dict[str, Any]], schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
     """Validate every object, each with the schema that fits its kind."""
     problems: list[Problem] = []
     for obj in objects:
         if is_argo(obj):
             problems.extend(validate_argo(obj, schema_dir))
+            problems.extend(validate_eventbus(obj, schema_dir))
         else:
             problems.extend(validate_core(obj))
     return problems

@@ -64,6 +64,8 @@ PARAMETER_DEFAULTS: dict[str, str] = {
     "drift-score": "",
     "force-retrain": "false",
     "api-url": "http://driftloop-api.fastapi.svc.cluster.local:8000",
+    "event": "",
+    "signature": "",
 }
 """Workflow parameters and their defaults ("" for the data paths means: the defaults)."""
 
@@ -76,10 +78,13 @@ PARAMETER_HELP: dict[str, str] = {
     "drift-score": "Drift score the event reported (recorded with the run).",
     "force-retrain": "true: retrain even when the re-check finds no drift.",
     "api-url": "Base URL of the prediction API told to reload the champion.",
+    "event": "The event body the webhook received (the Sensor maps it); empty: submitted by hand.",
+    "signature": "Its X-Driftloop-Signature header, checked by the verify step.",
 }
 
-STEP_ORDER: tuple[str, ...] = ("detect", "retrain", "evaluate", "promote", "reload")
+STEP_ORDER: tuple[str, ...] = ("verify", "detect", "retrain", "evaluate", "promote", "reload")
 RETRAIN_DECIDED = 3  # exit code of `driftloop detect` when it decides to retrain
+EVENT_DUPLICATE = 4  # exit code of `driftloop event verify` for an id claimed before
 
 
 def _p(name: str) -> str:
@@ -104,6 +109,7 @@ def _container(
     retry: RetryStrategy,
     memory_limit: str = "1Gi",
     admin_token: bool = False,
+    webhook_secret: bool = False,
 ) -> Container:
     env: list[Env | SecretEnv] = [
         Env(name="DRIFTLOOP_STORE_URL", value=_p("data-dir")),
@@ -117,6 +123,11 @@ def _container(
         env.append(
             SecretEnv(name="DRIFTLOOP_ADMIN_TOKEN", secret_name="driftloop-admin",
                       secret_key="ADMIN_TOKEN")
+        )  # fmt: skip
+    if webhook_secret:
+        env.append(
+            SecretEnv(name="DRIFTLOOP_WEBHOOK__SECRET", secret_name="drift-webhook",
+                      secret_key="HMAC_SECRET")
         )  # fmt: skip
     return Container(
         name=name,
@@ -139,8 +150,9 @@ def _container(
 
 
 def build_drift_retrain_template() -> WorkflowTemplate:
-    """The WorkflowTemplate: detect, then (when retraining is decided) retrain, evaluate,
-    promote and reload, one run at a time."""
+    """The WorkflowTemplate: verify the event (signature, single claim of its id; a failure
+    stops the run), detect, then (when retraining is decided) retrain, evaluate, promote and
+    reload, one run at a time."""
     gate = f"{{{{steps.detect.exitCode}}}} == {RETRAIN_DECIDED} || {_p('force-retrain')} == true"
     model_dir = _p("model-dir")
     with WorkflowTemplate(
@@ -177,6 +189,14 @@ def build_drift_retrain_template() -> WorkflowTemplate:
             )
         ],
     ) as wt:
+        # Argo Events checks only the bearer token; the HMAC and the id are checked here,
+        # before anything else runs. Only exit 1 (store unreachable) is retried.
+        verify = _container(
+            "verify",
+            ["event", "verify", "--event", _p("event"), "--signature", _p("signature")],
+            retry=_retry(2, errors_only=True),
+            webhook_secret=True,
+        )
         detect = _container(
             "detect",
             [
@@ -217,6 +237,7 @@ def build_drift_retrain_template() -> WorkflowTemplate:
             admin_token=True,
         )
         with Steps(name="drift-retrain"):
+            Step(name="verify", template=verify)
             Step(name="detect", template=detect, continue_on=ContinueOn(failed=True))
             Step(name="retrain", template=retrain, when=gate)
             Step(name="evaluate", template=evaluate, when=gate)

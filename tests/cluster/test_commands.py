@@ -79,6 +79,10 @@ def event_send(drift_score: Annotated[float | None, typer.Option()] = None,
                url: Str = None) -> None: ...  # fmt: skip
 
 
+@event.command("verify")
+def event_verify(event: Annotated[str, typer.Option()], signature: Str = None) -> None: ...
+
+
 def contract_cli() -> Any:
     return typer.main.get_command(CONTRACT)
 
@@ -93,6 +97,7 @@ def test_every_driftloop_command_follows_the_contract(commands: list[ContainerCo
     assert report.ok, "\n".join(report.problems)
     ran = {c.argv[1] for c in report.checked}
     assert ran == {
+        "event",
         "serve",
         "prepare",
         "train",

@@ -108,3 +108,36 @@ def test_ci_lints_tests_builds_and_checks() -> None:
     assert build["with"]["push"] is False
     for entry in images["strategy"]["matrix"]["include"]:
         assert (ROOT / entry["file"]).exists() and (ROOT / entry["context"]).is_dir()
+
+
+def test_make_images_builds_for_the_host_unless_told(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    if make is None:
+        import pytest
+
+        pytest.skip("make is not installed")
+    host = subprocess.run([make, "-n", "images"], cwd=ROOT, capture_output=True, text=True)
+    builds = [line for line in host.stdout.splitlines() if line.startswith("docker build")]
+    assert len(builds) == 3 and not any("--platform" in line for line in builds), host.stdout
+    cross = subprocess.run(
+        [make, "-n", "images", "PLATFORM=linux/arm64"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert cross.stdout.count("--platform linux/arm64") == 3, cross.stdout
+
+
+def test_servicemonitor_carries_the_label_kube_prometheus_stack_selects() -> None:
+    import subprocess
+
+    from driftloop_cluster.render import kubectl_path
+
+    out = subprocess.run(
+        [kubectl_path(), "kustomize", str(ROOT / "deploy" / "grafana")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    monitor = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"

@@ -66,15 +66,15 @@ def _run(
 def test_no_drift_found_runs_detect_only(template, tmp_path, recorder) -> None:
     runs, records = _run(template, tmp_path, recorder, exits={"detect": 0})
     assert [r.name for r in runs] == list(workflow.STEP_ORDER)
-    assert [r["argv"][0] for r in records] == ["detect"]
-    assert all(r.skipped and r.skipped.startswith("when:") for r in runs[1:])
+    assert [r["argv"][0] for r in records] == ["event", "detect"]  # event verify, then detect
+    assert all(r.skipped and r.skipped.startswith("when:") for r in runs[2:])
     assert run_succeeded(runs, {"detect": {0, 3}})
 
 
 def test_retrain_decided_runs_every_step_in_order(template, tmp_path, recorder) -> None:
     runs, records = _run(template, tmp_path, recorder, exits={"detect": 3})
-    assert [r["argv"][0] for r in records] == list(workflow.STEP_ORDER)
-    assert [r.exit_code for r in runs] == [3, 0, 0, 0, 0]
+    assert [r["argv"][0] for r in records] == ["event", *workflow.STEP_ORDER[1:]]
+    assert [r.exit_code for r in runs] == [0, 3, 0, 0, 0, 0]
     assert run_succeeded(runs, {"detect": {0, 3}})
     assert not run_succeeded(runs, {})
 
@@ -117,20 +117,26 @@ def test_forced_retrain_and_overrides(template, tmp_path, recorder) -> None:
         parameters={"force-retrain": "true", "api-url": "http://127.0.0.1:9"},
         skip={"reload"},
     )
-    assert [r["argv"][0] for r in records] == ["detect", "retrain", "evaluate", "promote"]
+    assert [r["argv"][0] for r in records] == ["event", "detect", "retrain", "evaluate", "promote"]
     assert runs[-1].skipped == "excluded from this run"
 
 
 def test_a_failed_detect_stops_the_loop_but_not_the_workflow(template, tmp_path, recorder) -> None:
     runs, records = _run(template, tmp_path, recorder, exits={"detect": 1})
-    assert len(records) == 1
+    assert len(records) == 2
+    assert not run_succeeded(runs, {"detect": {0, 3}})
+
+
+def test_a_rejected_event_stops_everything(template, tmp_path, recorder) -> None:
+    runs, records = _run(template, tmp_path, recorder, exits={"event": 2, "detect": 3})
+    assert [r["argv"][0] for r in records] == ["event"]
     assert not run_succeeded(runs, {"detect": {0, 3}})
 
 
 def test_a_failed_retrain_skips_the_rest(template, tmp_path, recorder) -> None:
     runs, records = _run(template, tmp_path, recorder, exits={"detect": 3, "retrain": 1})
-    assert [r["argv"][0] for r in records] == ["detect", "retrain"]
-    assert [r.skipped for r in runs[2:]] == ["step retrain failed (exit 1)"] * 3
+    assert [r["argv"][0] for r in records] == ["event", "detect", "retrain"]
+    assert [r.skipped for r in runs[3:]] == ["step retrain failed (exit 1)"] * 3
     assert not run_succeeded(runs, {"detect": {0, 3}})
 
 

@@ -212,6 +212,9 @@ def test_sensor_maps_event_fields_onto_template_parameters(
         "drift-score": "body.drift_score",
         "reference-data-path": "body.reference_data_path",
         "current-data-path": "body.current_data_path",
+        "force-retrain": "body.force_retrain",
+        "event": "body",
+        "signature": "header.X-Driftloop-Signature.0",
     }
 
 

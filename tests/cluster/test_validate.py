@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from driftloop_cluster.validate import make_strict, validate_argo, validate_core
+from driftloop_cluster.validate import (
+    accepted_jetstream_versions,
+    make_strict,
+    validate_argo,
+    validate_core,
+    validate_eventbus,
+)
 
 from .conftest import SCHEMAS, find
 
@@ -86,3 +92,25 @@ def test_schema_readme_is_shipped() -> None:
     assert "additionalProperties" in (SCHEMAS / "README.md").read_text()
     for name in ("argo-workflows-v4.1.2.schema.json", "argo-events-v1.9.11.schema.json"):
         assert "definitions" in json.loads((SCHEMAS / name).read_text())
+
+
+def test_jetstream_versions_are_the_controllers_list() -> None:
+    assert accepted_jetstream_versions(SCHEMAS) == (
+        "latest", "2.8.1", "2.8.1-alpine", "2.8.2", "2.8.2-alpine",
+        "2.9.1", "2.9.12", "2.9.16", "2.10.29",
+    )  # fmt: skip
+    data = json.loads((SCHEMAS / "argo-events-v1.9.11.jetstream-versions.json").read_text())
+    assert "v1.9.11" in data["source"] and "install.yaml" in data["source"]
+
+
+def test_rendered_eventbus_runs_an_accepted_jetstream(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    for name, objects in rendered.items():
+        bus = find(objects, "EventBus", "default", "argo-events")
+        assert validate_eventbus(bus, SCHEMAS) == [], name
+        assert bus["spec"]["jetstream"]["version"] == "2.10.29"
+    rejected = copy.deepcopy(bus)
+    rejected["spec"]["jetstream"]["version"] = "2.10.10"
+    problems = validate_eventbus(rejected, SCHEMAS)
+    assert problems and "'2.10.10' is not accepted" in problems[0].message

@@ -52,14 +52,26 @@ def test_parameters_from_the_issue_have_defaults(template: dict[str, Any]) -> No
 def test_steps_run_in_order_and_retrain_is_gated(template: dict[str, Any]) -> None:
     steps = workflow_steps(template)
     assert [s.name for s in steps] == list(workflow.STEP_ORDER)
-    detect, *rest = steps
+    verify, detect, *rest = steps
+    # The event is verified first, and a failure there stops the run.
+    assert verify.when is None and not verify.continue_on_failed
+    assert verify.template["container"]["command"] == [
+        "driftloop", "event", "verify",
+        "--event", "{{workflow.parameters.event}}",
+        "--signature", "{{workflow.parameters.signature}}",
+    ]  # fmt: skip
+    env = {e["name"]: e for e in verify.template["container"]["env"]}
+    assert env["DRIFTLOOP_WEBHOOK__SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "drift-webhook",
+        "key": "HMAC_SECRET",
+    }
     assert detect.when is None and detect.continue_on_failed
     for step in rest:
         assert step.when is not None and "{{steps.detect.exitCode}} == 3" in step.when
         assert "force-retrain" in step.when
         assert not step.continue_on_failed
-    commands = [s.template["container"]["command"][:2] for s in steps]
-    assert commands == [["driftloop", name] for name in workflow.STEP_ORDER]
+    commands = [s.template["container"]["command"][:2] for s in steps[1:]]
+    assert commands == [["driftloop", name] for name in workflow.STEP_ORDER[1:]]
 
 
 def test_one_run_at_a_time_and_retries(template: dict[str, Any]) -> None:

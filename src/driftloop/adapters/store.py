@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,11 @@ import pyarrow.parquet as pq
 
 from driftloop.config.errors import InputError, NotFoundError
 from driftloop.config.settings import Settings
+from driftloop.core.store_health import StoreHealth
+
+log = logging.getLogger("driftloop.store")
+READY_PROBE = "health/ready-probe"
+"""The key ``wait_until_writable`` writes to probe the store."""
 
 
 class StoreUnavailableError(OSError):
@@ -136,6 +143,34 @@ class ObjectStore:
                     raise
             else:
                 self.fs.pipe_file(path, data)
+
+    def wait_until_writable(
+        self,
+        timeout_s: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> int:
+        """Probe with a small write until the store takes it (server up, bucket there, key
+        valid), backing off between tries; the number of failed tries. StoreUnavailableError
+        once ``timeout_s`` has passed."""
+        health = StoreHealth(min_backoff_s=1.0, max_backoff_s=15.0)
+        deadline = clock() + timeout_s
+        while True:
+            try:
+                self.write_bytes(READY_PROBE, b"ok")
+                return health.failures
+            except StoreUnavailableError as exc:
+                health.failed(clock())
+                if clock() + health.backoff_s > deadline:
+                    raise StoreUnavailableError(
+                        f"object store {self.url} still not writable after {timeout_s:.0f} s "
+                        f"({health.failures} tries): {exc}"
+                    ) from exc
+                log.info(
+                    "waiting for the object store",
+                    extra={"store": self.url, "retry_in_s": health.backoff_s, "error": str(exc)},
+                )
+                sleep(health.backoff_s)
 
     def delete(self, key: str) -> None:
         """Delete one object; a missing object is not an error."""

@@ -106,20 +106,27 @@ class Tracker:
     # -- runs ------------------------------------------------------------------------------
     @property
     def experiment_id(self) -> str:
-        """The experiment's id, created with its artifacts in the object store if needed."""
+        """The experiment's id, created if needed: with a tracking server, where the server
+        keeps artifacts (``mlflow-artifacts:``, so clients need only its URL); with a local
+        database, in the object store."""
         if self._experiment_id is None:
             name = self.settings.experiment_name
             exp = self.client.get_experiment_by_name(name)
             if exp is None:
-                location = self.store.uri("mlflow")
-                if self.store.is_local:
-                    Path(location.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
                 self._experiment_id = self.client.create_experiment(
-                    name, artifact_location=location
+                    name, artifact_location=self._artifact_location()
                 )
             else:
                 self._experiment_id = exp.experiment_id
         return self._experiment_id
+
+    def _artifact_location(self) -> str | None:
+        if self.settings.tracking_uri.startswith(("http://", "https://")):
+            return None  # the server's default root: mlflow-artifacts:/ with --serve-artifacts
+        location = self.store.uri("mlflow")
+        if self.store.is_local:
+            Path(location.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        return location
 
     @contextmanager
     def run(
@@ -195,8 +202,12 @@ class Tracker:
             self.client.get_registered_model(self.model_name)
         except MlflowException:
             self.client.create_registered_model(self.model_name)
+        # A tracking server accepts a models:/m-<id> source only with that logged model's id.
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
         mv = self.client.create_model_version(
-            self.model_name, source=model_uri, run_id=run_id, tags=tags
+            self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
         version = str(mv.version)
         with tempfile.TemporaryDirectory() as tmp:

@@ -133,6 +133,7 @@ def prepare(
 
     ctx = Context(spec)
     s = ctx.spec if source is None else ctx.spec.with_source(source.resolve())
+    ctx.store.wait_until_writable(ctx.settings.s3.wait_s)  # MinIO may still be starting
     result = prepare_dataset(s, ctx.store)
     c = result.cleaning
     table = Table(
@@ -166,6 +167,7 @@ def train(
     from driftloop.jobs.train import train_models
 
     ctx = Context(spec)
+    ctx.store.wait_until_writable(ctx.settings.s3.wait_s)
     result = train_models(ctx.spec, ctx.store, ctx.tracker, dataset_version, err_console)
     metric = ctx.spec.metric
     table = Table(title=f"candidates on dataset {result.dataset_version} (validation split)")
@@ -381,6 +383,7 @@ def promote(
     _print_retrain(promote_from_result(ctx.tracker, ctx.store, model_dir))
 
 
+EVENT_DUPLICATE = 4  # exit code of `driftloop event verify` for an id claimed before
 event_app = typer.Typer(
     help="Drift events: send one by hand, or receive them locally.", no_args_is_help=True
 )
@@ -397,6 +400,9 @@ def event_send(
     ] = None,
     features: Annotated[str, typer.Option(help="Comma-separated drifted features.")] = "",
     event_id: Annotated[str | None, typer.Option(help="Event id (default: random).")] = None,
+    force_retrain: Annotated[
+        bool, typer.Option(help="Retrain even when the workflow's re-check finds no drift.")
+    ] = True,
 ) -> None:
     """Build, sign and send a drift event by hand (the tutorial's {"drift_score": 0.5})."""
     from driftloop.events.delivery import emit_event
@@ -414,12 +420,40 @@ def event_send(
         model_version=champion.version if champion else None,
         dataset_version=champion.dataset_version if champion else None,
         data_dir=ctx.store.url,
+        force_retrain=force_retrain,
         **({"event_id": event_id} if event_id else {}),
     )
     receipt = emit_event(event, ctx.settings, ctx.store)
     console.print(f"event {event.event_id}: {receipt.status} ({receipt.reason})")
     if receipt.status == "rejected":
         raise typer.Exit(1)
+
+
+@event_app.command("verify")
+@handle_errors
+def event_verify(
+    event: Annotated[str, typer.Option(help="The event body as the webhook received it.")],
+    signature: Annotated[str, typer.Option(help="Its X-Driftloop-Signature header.")] = "",
+) -> None:
+    """Check an event's signature and claim its id, before a workflow acts on it.
+
+    Exit 0: accepted (or no event: a workflow submitted by hand); 2: bad signature or body;
+    4: the id was claimed before (a replay or a second delivery): nothing more may run."""
+    from driftloop.config.errors import InputError
+    from driftloop.events.intake import receive_event
+
+    ctx = Context()
+    if not event.strip():
+        console.print("no event: submitted by hand, nothing to verify")
+        return
+    secret = ctx.settings.effective_webhook_secret()
+    if secret is None:
+        raise InputError("no webhook secret: set DRIFTLOOP_WEBHOOK__SECRET")
+    receipt = receive_event(event, signature, secret, ctx.store)
+    named = f"event {receipt.event.event_id}" if receipt.event else "event"
+    console.print(f"{named}: {receipt.status} ({receipt.reason})")
+    if receipt.status != "accepted":
+        raise typer.Exit(2 if receipt.status == "rejected" else EVENT_DUPLICATE)
 
 
 @event_app.command("listen")

@@ -26,6 +26,9 @@ class S3Settings(BaseModel):
     """Secret access key; falls back to AWS_SECRET_ACCESS_KEY when unset."""
     region: str = "us-east-1"
     """Region name sent with requests (MinIO ignores it)."""
+    wait_s: float = Field(300.0, ge=0)
+    """How long prepare and train wait, with back-off, for the store (bucket and access key)
+    to take a write before giving up: on a fresh cluster MinIO's bucket Job may still run."""
 
 
 class ServerSettings(BaseModel):

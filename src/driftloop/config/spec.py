@@ -56,6 +56,48 @@ class CandidateConfig(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
 
 
+DriftMode = Literal["threshold", "calibrated"]
+ToleranceKind = Literal["relative", "absolute"]
+SIGNALS: tuple[str, ...] = ("features", "performance", "estimated_performance", "prediction_drift")
+"""What can fire on a window, in the order decisions list them."""
+
+
+class PerformancePolicyConfig(_Frozen):
+    """When the serving model's realised score on labelled production rows warrants a retrain.
+
+    The degradation is how much worse the window scores than the model's own test-split score
+    (the direction comes from the metric); it breaches when the lower bound of its bootstrap
+    interval clears the tolerance, so a small noisy window does not fire.
+    """
+
+    enabled: bool = Field(True, description="Score the serving model on labelled rows.")
+    trigger: bool = Field(True, description="A breach is a retrain reason on its own.")
+    tolerance: float = Field(
+        0.05, ge=0, description="Allowed degradation before a breach (see tolerance_kind)."
+    )
+    tolerance_kind: ToleranceKind = Field(
+        "relative", description="relative: a share of the test score; absolute: metric units."
+    )
+    min_labelled_rows: int = Field(
+        200, gt=0, description="Fewest labelled rows in the window before it is judged."
+    )
+    window_rows: int = Field(1000, gt=0, description="Newest labelled rows that are scored.")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="One-sided bootstrap level the degradation must clear."
+    )
+    bootstrap_draws: int = Field(
+        400, ge=50, le=5000, description="Bootstrap resamples of the labelled window."
+    )
+    seed: int = Field(0, description="Seed of the bootstrap (same window -> same verdict).")
+
+
+class PredictionDriftConfig(_Frozen):
+    """The model's output per window against its output on the reference."""
+
+    enabled: bool = Field(True, description="Compare the output distributions.")
+    trigger: bool = Field(False, description="Prediction drift is a retrain reason on its own.")
+
+
 class DriftPolicyConfig(_Frozen):
     """driftloop's own rule for when drift warrants a retrain."""
 
@@ -71,9 +113,37 @@ class DriftPolicyConfig(_Frozen):
     cooldown_s: float = Field(
         600.0, ge=0, description="Seconds after a retrain during which no new one starts."
     )
-    threshold: float = Field(
-        0.1, gt=0, description="Per-feature distance threshold (normed Wasserstein / JS)."
+    mode: DriftMode = Field(
+        "threshold",
+        description="threshold: one fixed distance for every feature (Evidently's default); "
+        "calibrated: per-feature thresholds that hold alpha at the window's size.",
     )
+    threshold: float = Field(
+        0.1,
+        gt=0,
+        description="Fixed per-feature distance threshold (normed Wasserstein / JS), and the "
+        "missing-share and unseen-category limits in both modes.",
+    )
+    alpha: float = Field(
+        0.01, gt=0, lt=0.5, description="Calibrated: false-alarm rate per feature per window."
+    )
+    min_effect: float = Field(
+        0.05,
+        ge=0,
+        description="Calibrated: effect-size floor; no feature drifts below this distance.",
+    )
+    null_draws: int = Field(
+        500, ge=50, le=5000, description="Calibrated: resamples of the no-drift distribution."
+    )
+    min_category_rows: int = Field(
+        10,
+        ge=1,
+        description="Calibrated: categories with fewer reference rows are pooled into one "
+        "bucket (on both sides) before the statistic.",
+    )
+    performance: PerformancePolicyConfig = Field(default_factory=PerformancePolicyConfig)
+    prediction: PredictionDriftConfig = Field(default_factory=PredictionDriftConfig)
+    features_trigger: bool = Field(True, description="Feature drift is a retrain reason.")
 
 
 class GateConfig(_Frozen):

@@ -19,12 +19,17 @@ The definitions follow Evidently's source (``evidently.legacy.calculations.statt
 On top of Evidently's distance, two signals Evidently does not report also count as drift: the
 missing share moving by at least the threshold (absolute), and at least a threshold's share of
 the current non-missing values being categories the reference never had.
+
+That is the ``threshold`` mode. In the ``calibrated`` mode (``compute_drift(calibrated=...)``,
+thresholds from :mod:`driftloop.core.null_thresholds`) each feature's distance is compared
+with its own threshold, and categories with few reference rows are pooled into one bucket on
+both sides first (``pool_rare``); the missing and unseen signals keep the fixed threshold.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -45,6 +50,7 @@ MIN_NORM = 0.001
 SIGNAL_DISTRIBUTION = "distribution"
 SIGNAL_MISSING = "missing"
 SIGNAL_NEW_CATEGORY = "new_category"
+Mode = Literal["threshold", "calibrated"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class FeatureDrift:
     missing_share_cur: float
     unseen_share: float
     signals: tuple[str, ...]
+    mode: Mode = "threshold"
+    """Which threshold decided ``distribution_drifted``: the fixed one or a calibrated one."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -87,6 +95,10 @@ class DriftSummary:
     drifted_features: tuple[str, ...]
     drift_share: float
     max_score: float
+    mode: Mode = "threshold"
+    prediction: FeatureDrift | None = None
+    """The model's output (probability or value) against its output on the reference; not
+    counted in ``drift_share``."""
 
     def feature(self, name: str) -> FeatureDrift:
         """The verdict for one feature (KeyError if it was not checked)."""
@@ -105,6 +117,8 @@ class DriftSummary:
             "drifted_features": list(self.drifted_features),
             "drift_share": self.drift_share,
             "max_score": self.max_score,
+            "mode": self.mode,
+            "prediction": self.prediction.to_dict() if self.prediction else None,
         }
 
 
@@ -114,8 +128,14 @@ def compute_drift(
     numeric: Sequence[str],
     categorical: Sequence[str],
     threshold: float,
+    calibrated: Mapping[str, tuple[str, float]] | None = None,
+    min_category_rows: int = 1,
 ) -> DriftSummary:
     """Compare ``current`` with ``reference`` feature by feature (numeric first, then categorical).
+
+    ``calibrated`` (calibrated mode) maps features to (method, threshold): a feature whose
+    method matches decides by its own threshold, any other by ``threshold``; categories with
+    fewer than ``min_category_rows`` reference rows are pooled first.
 
     Raises ValueError when a column is missing from either frame, a column is listed as both
     kinds, a numeric column holds non-numbers, or either frame has no rows.
@@ -123,12 +143,16 @@ def compute_drift(
     numeric, categorical = list(numeric), list(categorical)
     _check_inputs(reference, current, numeric, categorical, threshold)
     results: list[FeatureDrift] = []
+    own = dict(calibrated or {})
     for name in numeric:
         ref = _as_float(reference[name], name, "reference")
         cur = _as_float(current[name], name, "current")
-        results.append(_numeric_drift(name, ref, cur, threshold))
+        results.append(_numeric_drift(name, ref, cur, threshold, own.get(name)))
     for name in categorical:
-        results.append(_categorical_drift(name, reference[name], current[name], threshold))
+        results.append(
+            _categorical_drift(name, reference[name], current[name], threshold, own.get(name),
+                               min_category_rows if calibrated is not None else 1)
+        )  # fmt: skip
     drifted = tuple(f.feature for f in results if f.drifted)
     scores = [f.score for f in results if f.score is not None]
     return DriftSummary(
@@ -139,6 +163,7 @@ def compute_drift(
         drifted_features=drifted,
         drift_share=len(drifted) / len(results) if results else 0.0,
         max_score=max(scores) if scores else 0.0,
+        mode="calibrated" if calibrated is not None else "threshold",
     )
 
 
@@ -150,6 +175,23 @@ def wasserstein_normed(reference: np.ndarray, current: np.ndarray) -> float:
     """
     merged, from_ref = _merge_sorted(np.sort(reference), np.sort(current))
     return _wasserstein_sorted(merged, from_ref, len(reference), len(current)) / _norm(reference)
+
+
+def pool_rare(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, min_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts with every level under ``min_rows`` reference rows pooled into one last bucket.
+
+    Levels with no reference rows (new in the window) fall in the bucket too. Unchanged when
+    no level is rare.
+    """
+    rare = ref_counts < min_rows
+    if not rare.any():
+        return ref_counts, cur_counts
+    keep = ~rare
+    ref = np.r_[ref_counts[keep], ref_counts[rare].sum()]
+    cur = np.r_[cur_counts[keep], cur_counts[rare].sum()]
+    return ref, cur
 
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
@@ -214,7 +256,13 @@ def _wasserstein_sorted(merged: np.ndarray, from_ref: np.ndarray, n_ref: int, n_
     return float(diff @ np.diff(merged))
 
 
-def _numeric_drift(name: str, ref: np.ndarray, cur: np.ndarray, threshold: float) -> FeatureDrift:
+def _numeric_drift(
+    name: str,
+    ref: np.ndarray,
+    cur: np.ndarray,
+    threshold: float,
+    own: tuple[str, float] | None = None,
+) -> FeatureDrift:
     ref_ok, cur_ok = np.isfinite(ref), np.isfinite(cur)
     ref_vals, cur_vals = np.sort(ref[ref_ok]), np.sort(cur[cur_ok])
     method: Method = WASSERSTEIN
@@ -240,13 +288,21 @@ def _numeric_drift(name: str, ref: np.ndarray, cur: np.ndarray, threshold: float
         method,
         score,
         threshold,
+        own,
         missing_ref=1.0 - ref_ok.mean(),
         missing_cur=1.0 - cur_ok.mean(),
         unseen=0.0,
     )
 
 
-def _categorical_drift(name: str, ref: pd.Series, cur: pd.Series, threshold: float) -> FeatureDrift:
+def _categorical_drift(
+    name: str,
+    ref: pd.Series,
+    cur: pd.Series,
+    threshold: float,
+    own: tuple[str, float] | None = None,
+    min_category_rows: int = 1,
+) -> FeatureDrift:
     if ref.dtype.kind == "f":
         # Evidently drops +-inf with the missing values; only float columns can hold them.
         ref = ref.replace([np.inf, -np.inf], np.nan)
@@ -262,7 +318,7 @@ def _categorical_drift(name: str, ref: pd.Series, cur: pd.Series, threshold: flo
     score: float | None = None
     unseen = 0.0
     if n_ref_ok and n_cur_ok:
-        score = jensen_shannon(ref_counts, cur_counts)
+        score = jensen_shannon(*pool_rare(ref_counts, cur_counts, min_category_rows))
     if n_cur_ok:
         # With no reference values at all every category is "unseen"; the missing-share
         # signal already reports that case, so do not count it twice.
@@ -273,6 +329,7 @@ def _categorical_drift(name: str, ref: pd.Series, cur: pd.Series, threshold: flo
         JENSEN_SHANNON,
         score,
         threshold,
+        own,
         missing_ref=1.0 - n_ref_ok / len(ref),
         missing_cur=1.0 - n_cur_ok / len(cur),
         unseen=unseen,
@@ -285,13 +342,18 @@ def _verdict(
     method: Method,
     score: float | None,
     threshold: float,
+    own: tuple[str, float] | None,
     *,
     missing_ref: float,
     missing_cur: float,
     unseen: float,
 ) -> FeatureDrift:
     signals: list[str] = []
-    distribution_drifted = score is not None and score >= threshold
+    mode: Mode = "threshold"
+    cut = threshold
+    if own is not None and own[0] == method:
+        mode, cut = "calibrated", own[1]
+    distribution_drifted = score is not None and score >= cut
     if distribution_drifted:
         signals.append(SIGNAL_DISTRIBUTION)
     if abs(missing_cur - missing_ref) >= threshold:
@@ -303,11 +365,12 @@ def _verdict(
         kind=kind,
         method=method,
         score=score,
-        threshold=threshold,
+        threshold=cut,
         drifted=bool(signals),
         distribution_drifted=distribution_drifted,
         missing_share_ref=float(missing_ref),
         missing_share_cur=float(missing_cur),
         unseen_share=float(unseen),
         signals=tuple(signals),
+        mode=mode,
     )

@@ -119,16 +119,41 @@ def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
     return list(reversed(verdicts))
 
 
+RETRAIN_STATUSES = frozenset(
+    {"retrain-started", "retrain-running", "retrain-trained", "retrain-promoted",
+     "retrain-rejected", "retrain-failed"}
+)  # fmt: skip
+"""Event-record steps that mean a retrain started or finished (not "retrain-skipped")."""
+
+
+def _epoch(stamp: object) -> float | None:
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def last_retrain_time(store: ObjectStore) -> float | None:
-    """When the newest drift event that started a retrain was made (epoch seconds)."""
-    for record in read_events(store, limit=20):
-        event = record.get("event") or {}
-        if record.get("status") not in {"duplicate-skipped", "retrain-skipped"} and event:
-            try:
-                return datetime.fromisoformat(event["created_at"]).timestamp()
-            except (KeyError, ValueError):
-                continue
-    return None
+    """When the newest retrain started or finished (epoch seconds), from the retrain steps
+    of event records and the ``retrains/`` records. An event that only asks for a retrain
+    (emitted, delivered, accepted) is not one: the workflow it starts re-checks drift
+    seconds later and must not find itself cooling down."""
+    from driftloop.jobs.status import read_retrains
+
+    times = [
+        _epoch(step.get("at"))
+        for record in read_events(store, limit=20)
+        for step in record.get("history") or []
+        if step.get("what") in RETRAIN_STATUSES
+    ]
+    times += [
+        _epoch(record["finished_at"])
+        for record in read_retrains(store)
+        if record.get("status") != "skipped" and record.get("finished_at")
+    ]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 def _reference(

@@ -27,11 +27,11 @@ from driftloop.core.threshold import threshold_from_tags
 def score_version(
     spec: DatasetSpec, tracker: Tracker, version: str, rows: pd.DataFrame
 ) -> dict[str, float]:
-    """A registered version's metrics on labelled rows (loaded and verified from the registry)."""
+    """A registered version's metrics on labelled rows (loaded and verified from the registry),
+    at the decision threshold stored with it."""
     x, y = features_and_target(rows, spec)
     threshold = threshold_from_tags(tracker.version_info(version).tags)
-    pipeline = tracker.load_pipeline(version)
-    return score_pipeline(pipeline, x, y, spec.is_classification, threshold)
+    return score_pipeline(tracker.load_pipeline(version), x, y, spec.is_classification, threshold)
 
 
 def gate_challenger(

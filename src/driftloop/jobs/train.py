@@ -113,8 +113,9 @@ def _fit_one(
         tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
         tracker.log_dataset_input(data.train, ds.version, ds.store.uri(ds.key("")), "training")
         uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
-    seconds = time.perf_counter() - started
-    return CandidateResult(cand.name, cand.kind, run_id, metrics, uri, seconds, cut.value)
+    return CandidateResult(
+        cand.name, cand.kind, run_id, metrics, uri, time.perf_counter() - started, cut.value
+    )
 
 
 def _register_best(
