@@ -30,9 +30,10 @@ from driftloop.config.errors import InputError, NotFoundError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_stats import DriftSummary, compute_drift
-from driftloop.core.policy import RetrainDecision, decide_retrain
+from driftloop.core.policy import RetrainDecision, alarms_of, decide_retrain
 from driftloop.events.delivery import emit_event
 from driftloop.events.model import DriftEvent, DriftWindow, Receipt
+from driftloop.jobs.estimate import estimate_window
 
 log = logging.getLogger("driftloop.detect")
 HISTORY_WINDOWS = 10
@@ -52,6 +53,8 @@ class DetectResult:
     reason: str
     seconds: float = 0.0
     event: Receipt | None = None
+    estimated_performance: dict[str, Any] | None = None
+    """Estimated next to realised metrics of the serving model on the window (jobs.estimate)."""
 
     @property
     def retrain(self) -> bool:
@@ -68,6 +71,7 @@ class DetectResult:
             "window": self.window.model_dump(),
             "summary": self.summary.to_dict() if self.summary else None,
             "decision": self.decision.to_dict() if self.decision else None,
+            "estimated_performance": self.estimated_performance,
             "reason": self.reason,
             "seconds": self.seconds,
             "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -103,9 +107,10 @@ def current_window(
     return logged.tail(window_rows).reset_index(drop=True)
 
 
-def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
-    """Window verdicts of the newest earlier reports for the same model version, oldest first."""
-    verdicts: list[bool] = []
+def recent_history(store: ObjectStore, model_version: str | None) -> list[frozenset[str]]:
+    """Alarms (signals that fired as triggers) of the newest earlier reports for the same
+    model version, oldest first."""
+    verdicts: list[frozenset[str]] = []
     for report_id in report_ids(store):
         try:
             data = read_report(store, report_id)
@@ -113,7 +118,7 @@ def recent_history(store: ObjectStore, model_version: str | None) -> list[bool]:
             continue  # deleted or half-written meanwhile
         if data.get("model_version") != model_version or not data.get("decision"):
             continue
-        verdicts.append(bool(data["decision"]["window_drifted"]))
+        verdicts.append(alarms_of(data["decision"]))
         if len(verdicts) >= HISTORY_WINDOWS:
             break
     return list(reversed(verdicts))
@@ -229,17 +234,21 @@ def detect_drift(
     summary = compute_drift(
         reference, current, spec.numeric_features, spec.categorical_features, spec.drift.threshold
     )
+    estimate = estimate_window(spec, store, tracker, champion, current)
     decision = decide_retrain(
         spec.drift,
         summary,
         recent_history(store, model_version),
         last_retrain_time(store),
         time.time(),
+        signals=[estimate.verdict] if estimate else [],
     )
     report_id = new_report_id()
     result = DetectResult(report_id, report_uri(store, report_id), model_version,
                           dataset_version, window, summary, decision,
                           "; ".join(decision.reasons))  # fmt: skip
+    if estimate is not None:
+        result.estimated_performance = estimate.to_dict(spec.metric)
     _write_report(store, spec, result, (reference, current), report, started)
     log.info(
         "drift checked",

@@ -207,13 +207,20 @@ def status_view(facts: Mapping[str, Any], rows: int = 10) -> Any:
 
     policy = facts.get("policy") or {}
     t = Table(title=f"drift windows (retrain share >= {_pct(policy.get('drift_share'))})")
-    for col in ("checked at", "report", "model", "rows", "drift share", "window", "decision"):
-        t.add_column(col, justify="right" if col in ("rows", "drift share") else "left")
-    for w in list(facts.get("windows") or [])[-rows:]:
+    windows = list(facts.get("windows") or [])[-rows:]
+    metric = next((w["metric"] for w in reversed(windows) if w.get("metric")), "metric")
+    numeric = ("rows", "drift share", f"estimated {metric}", f"realised {metric}")
+    for col in ("checked at", "report", "model", "rows", "drift share", "window", "decision",
+                *numeric[2:]):  # fmt: skip
+        t.add_column(col, justify="right" if col in numeric else "left")
+    for w in windows:
+        real = "-" if w.get("realised") is None else \
+            f"{_num(w['realised'])} ({w.get('labelled_rows')})"  # fmt: skip
         t.add_row(_when(w.get("checked_at")), str(w.get("report_id")),
                   f"v{w.get('model_version')}", str(w.get("rows")), _pct(w.get("drift_share")),
                   "[red]drifted[/]" if w.get("window_drifted") else "ok",
-                  "[bold red]retrain[/]" if w.get("retrain") else "-")  # fmt: skip
+                  "[bold red]retrain[/]" if w.get("retrain") else "-",
+                  _num(w.get("estimated")), real)  # fmt: skip
     parts.append(t)
 
     t = Table(title="drift events, retrains and gate decisions")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.config.settings import Settings
+from driftloop.core.loop_facts import estimate_facts
 
 log = logging.getLogger("driftloop.monitor")
 
@@ -173,9 +174,11 @@ class DriftMonitor:
                 "window_drifted": bool(decision.get("window_drifted")),
                 "retrain": bool(decision.get("retrain")),
                 "model_version": summary.get("model_version"),
-                "rows": (summary.get("window") or {}).get("rows")})  # fmt: skip
+                "rows": (summary.get("window") or {}).get("rows"),
+                **estimate_facts(summary.get("estimated_performance"))})  # fmt: skip
             if self.gauges is not None:
                 self.gauges.observe_drift(drift["drift_share"], bool(decision.get("retrain")))
+                self.gauges.observe_estimate(summary.get("estimated_performance"))
         log.info("drift checked", extra={"report_id": summary.get("report_id"),
                                           "retrain": decision.get("retrain")})  # fmt: skip
         return summary
@@ -203,6 +206,25 @@ class DriftGauges:
             ["decision"],
             registry=registry,
         )
+        self.estimated = Gauge(
+            "driftloop_estimated_performance",
+            "The serving model's metrics on the newest checked window, estimated without "
+            "labels (calibrated probabilities, or a model of the error).",
+            ["metric"], registry=registry,
+        )  # fmt: skip
+        self.realised = Gauge(
+            "driftloop_realised_performance",
+            "The same metrics realised on the newest checked window's labelled rows.",
+            ["metric"], registry=registry,
+        )  # fmt: skip
+
+    def observe_estimate(self, estimate: dict[str, Any] | None) -> None:
+        """Record the newest window's estimated and realised metrics (absent ones: cleared)."""
+        for gauge, key in ((self.estimated, "estimated"), (self.realised, "realised")):
+            gauge.clear()
+            for metric, value in ((estimate or {}).get(key) or {}).items():
+                if value is not None:
+                    gauge.labels(metric=metric).set(value)
 
     def observe_drift(self, share: float, retrain: bool) -> None:
         """Record one check."""
