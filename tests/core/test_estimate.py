@@ -107,3 +107,21 @@ def test_estimated_verdict_fires_past_the_tolerance_and_triggers_only_when_asked
     loss = estimated_verdict({"rmse": 12.0}, "rmse", (10.0, "t"), policy, 500)
     assert loss.fired  # lower is better: a larger error is the degradation
     assert not estimated_verdict({}, "pr_auc", base, policy, 500).fired
+
+
+def test_an_estimated_breach_starts_a_retrain_only_when_opted_in():
+    from driftloop.config.spec import DriftPolicyConfig
+    from driftloop.core.policy import decide_retrain
+
+    from .test_policy import summary_with
+
+    for use_estimated in (False, True):
+        policy = DriftPolicyConfig(
+            cooldown_s=0, performance=PerformancePolicyConfig(use_estimated=use_estimated)
+        )
+        verdict = estimated_verdict({"roc_auc": 0.6}, "roc_auc", (0.84, "test_roc_auc tag"),
+                                    policy.performance, 1000)  # fmt: skip
+        decision = decide_retrain(policy, summary_with(set()), signals=[verdict])
+        assert "estimated_performance" in decision.fired
+        assert decision.retrain is use_estimated
+        assert decision.triggered_by == (("estimated_performance",) if use_estimated else ())

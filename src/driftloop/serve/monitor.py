@@ -163,7 +163,6 @@ class DriftMonitor:
                 raise RuntimeError(f"detect exited {proc.returncode}: {' '.join(tail)}")
             summary: dict[str, Any] = json.loads(out.read_text())
         self.checks += 1
-        self.latest = summary
         self.last_error = None
         decision = summary.get("decision") or {}
         drift = summary.get("summary")
@@ -179,6 +178,7 @@ class DriftMonitor:
             if self.gauges is not None:
                 self.gauges.observe_drift(drift["drift_share"], bool(decision.get("retrain")))
                 self.gauges.observe_estimate(summary.get("estimated_performance"))
+        self.latest = summary  # last: /drift shows a check once /metrics has it too
         log.info("drift checked", extra={"report_id": summary.get("report_id"),
                                           "retrain": decision.get("retrain")})  # fmt: skip
         return summary
