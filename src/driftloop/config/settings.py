@@ -54,6 +54,8 @@ class ServerSettings(BaseModel):
     """Run the in-server drift check after this many newly logged rows (0 disables)."""
     monitor_min_interval_s: float = Field(default=30.0, ge=0)
     """At most one in-server drift check per this many seconds, however busy the traffic."""
+    monitor_report: bool = True
+    """Render Evidently's HTML report on each in-server check (off: the JSON report only)."""
     admin_endpoints: bool = True
     """Expose /admin/*, /simulate-drift and /feedback (each needs the admin token)."""
 

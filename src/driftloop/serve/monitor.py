@@ -154,7 +154,8 @@ class DriftMonitor:
             out = Path(tmp) / "drift.json"
             proc = subprocess.run(
                 [*_low_priority(), sys.executable, "-m", "driftloop", "detect", "--emit",
-                 "--output", str(out), "--event-source", "monitor"],
+                 "--output", str(out), "--event-source", "monitor",
+                 *([] if self.settings.server.monitor_report else ["--no-report"])],
                 env={**os.environ, **settings_env(self.settings)},
                 capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
             )  # fmt: skip
