@@ -40,7 +40,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay_scenarios import SCENARIOS, Scenario, Window, stream  # noqa: E402
-from soak import free_port, run_cli  # noqa: E402
+from soak import free_port, run_cli, stop_process  # noqa: E402
 
 ADMIN_TOKEN = "replay-admin-token-not-a-secret"  # placeholders for a local test server
 WEBHOOK_SECRET = "replay-webhook-secret-not-a-secret"
@@ -173,13 +173,7 @@ class Replay:
         raise SystemExit(f"server did not become ready; see {self.folder / 'server.log'}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 60)
 
     # -- one window ------------------------------------------------------------------------
     def _labels(self, y: pd.Series) -> list[str]:
