@@ -33,13 +33,18 @@ def test_prepare_waits_for_a_store_that_starts_late(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "driftloop", "prepare"], env=env, cwd=ROOT, stdout=out, stderr=out
     )
+    log = tmp_path / "prepare.log"
     try:
-        time.sleep(8)
-        assert proc.poll() is None, (tmp_path / "prepare.log").read_text()
+        # Start the server only once prepare has found the store down (not just slow to start).
+        deadline = time.monotonic() + 300
+        while "waiting for the object store" not in log.read_text():
+            assert proc.poll() is None, f"prepare exited {proc.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
         late.start()
         time.sleep(2)
         late.make_bucket("late-bucket")  # what the minio-buckets Job does, later still
-        assert proc.wait(timeout=400) == 0, (tmp_path / "prepare.log").read_text()
+        assert proc.wait(timeout=400) == 0, log.read_text()
         store = ObjectStore.from_settings(_settings(env))
         assert store.exists("datasets/latest.json") or store.list("datasets")
     finally:

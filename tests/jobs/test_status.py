@@ -159,7 +159,8 @@ def test_status_of_a_running_server_by_url(server, trained_env):
 
     shown = run_cli(["status", "--url", server + "/dashboard"], trained_env)
     assert shown.returncode == 0, shown.stderr
-    for text in ("driftloop status from server", "driftloop-model v1", "since (loaded)",
+    # train promotes through the gate, which stamps promoted_at on the champion
+    for text in ("driftloop status from server", "driftloop-model v1", "since (promoted)",
                  "fast path", "traffic (", "predicted classes"):  # fmt: skip
         assert text in shown.stdout, f"{text!r} not in:\n{shown.stdout}"
 

@@ -290,7 +290,8 @@ def test_dashboard_routes_on_a_trained_app(client, trained_state):
 
     data = client.get("/dashboard/data").json()
     assert data["model"]["version"] == client.get("/model").json()["version"]
-    assert data["model"]["since_what"] == "loaded" and data["model"]["metrics"]["test_roc_auc"]
+    # train promotes through the gate, which stamps promoted_at on the champion
+    assert data["model"]["since_what"] == "promoted" and data["model"]["metrics"]["test_roc_auc"]
     assert [w["report_id"] for w in data["windows"]] == ids
     assert data["windows"][1]["window_drifted"] and not data["windows"][0]["window_drifted"]
     assert data["policy"]["drift_share"] == 0.2

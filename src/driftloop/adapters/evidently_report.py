@@ -60,12 +60,16 @@ def render_drift_report(
     max_rows: int = 50_000,
     seed: int = 0,
     drift_share: float = 0.5,
+    thresholds: Mapping[str, float] | None = None,
+    note: str | None = None,
 ) -> DriftReport:
     """Run an Evidently ``DataDriftPreset`` with driftloop's methods and threshold.
 
     ``methods`` maps each feature to ``"wasserstein"`` or ``"jensenshannon"``; by default they
     are the ones :func:`compute_drift` picks on the full data. Each side is sampled down to
-    ``max_rows`` rows (with ``seed``) before Evidently sees it.
+    ``max_rows`` rows (with ``seed``) before Evidently sees it. ``thresholds`` overrides
+    ``threshold`` per column (the calibrated mode); ``note`` is shown above the report (which
+    mode decided).
     """
     if max_rows <= 0:
         raise ValueError(f"max_rows must be > 0, got {max_rows}")
@@ -74,7 +78,7 @@ def render_drift_report(
     ref_used = _sample(reference, max_rows, seed)
     cur_used = _sample(current, max_rows, seed + 1)
     snapshot, skipped = _run(
-        ref_used, cur_used, numeric, categorical, threshold, methods, drift_share
+        ref_used, cur_used, numeric, categorical, threshold, methods, drift_share, thresholds
     )
     sampled = len(ref_used) < len(reference) or len(cur_used) < len(current)
     payload = json.loads(snapshot.json())
@@ -89,7 +93,7 @@ def render_drift_report(
     }
     payload["skipped_columns"] = list(skipped)
     return DriftReport(
-        html=snapshot.get_html_str(as_iframe=False).encode("utf-8"),
+        html=_with_note(snapshot.get_html_str(as_iframe=False), note).encode("utf-8"),
         json=payload,
         evidently_columns=_column_verdicts(payload),
         rows_reference=len(reference),
@@ -152,6 +156,7 @@ def _run(
     threshold: float | None,
     methods: Mapping[str, str] | None,
     drift_share: float,
+    thresholds: Mapping[str, float] | None = None,
 ) -> tuple[Any, tuple[str, ...]]:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -171,6 +176,10 @@ def _run(
         preset_args["threshold"] = threshold
     if methods is not None:
         preset_args["per_column_method"] = {c: methods[c] for c in num + cat if c in methods}
+    if thresholds:
+        preset_args["per_column_threshold"] = {
+            c: float(thresholds[c]) for c in num + cat if c in thresholds
+        }
     report = Report([DataDriftPreset(**preset_args)], include_tests=True)
     # Evidently's run() takes current first: keywords keep the two from being swapped.
     snapshot = report.run(
@@ -178,6 +187,19 @@ def _run(
         reference_data=Dataset.from_pandas(_only(reference, num + cat), data_definition=definition),
     )
     return snapshot, skipped
+
+
+def _with_note(page: str, note: str | None) -> str:
+    """The page with a short escaped note at the top of its body."""
+    if not note:
+        return page
+    from html import escape
+
+    banner = (f'<div style="font:14px sans-serif;padding:8px 12px;background:#eef3fb">'
+              f"{escape(note)}</div>")  # fmt: skip
+    at = page.find("<body")
+    end = page.find(">", at) + 1 if at >= 0 else 0
+    return page[:end] + banner + page[end:]
 
 
 def _only(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -289,12 +289,20 @@ def detect(
                 f"{f.missing_share_ref:.0%}/{f.missing_share_cur:.0%}",
                 verdict,
             )
+        prediction = result.summary.prediction
+        if prediction is not None:
+            table.add_row(
+                "(model output)", prediction.method,
+                "-" if prediction.score is None else f"{prediction.score:.4f}",
+                f"{prediction.threshold:g}", "", "[red]drift[/]" if prediction.drifted else "ok",
+            )  # fmt: skip
         console.print(table)
+        console.print(f"mode: {result.summary.mode} (which threshold decided each feature)")
         assert result.decision is not None
         for reason in result.decision.reasons:
             console.print(f"  - {reason}")
         console.print(
-            "[bold red]decision: retrain[/]"
+            f"[bold red]decision: retrain[/] ({', '.join(result.decision.triggered_by)})"
             if result.retrain
             else "[bold green]decision: no retrain[/]"
         )

@@ -86,15 +86,23 @@ def null_distribution(
     draws: int,
     rng: np.random.Generator,
     values: np.ndarray | None = None,
+    min_rows: int = 1,
 ) -> np.ndarray:
     """``draws`` scores of the statistic between a pseudo reference and a pseudo window, both
     drawn from the reference's distribution (``ref_counts`` per distinct value; ``values``
-    are those values, sorted, for Wasserstein)."""
+    are those values, sorted, for Wasserstein). Jensen-Shannon pools the levels under
+    ``min_rows`` rows of each pseudo reference into one bucket, on both sides."""
     n_ref = int(ref_counts.sum())
     p = ref_counts / n_ref
     pseudo_ref = rng.multinomial(n_ref, p, size=draws).astype(np.float64)
     pseudo_cur = rng.multinomial(window_rows, p, size=draws).astype(np.float64)
     if method == JENSEN_SHANNON:
+        if min_rows > 1:
+            # Pool each draw by its own pseudo reference, as the check pools by the real one:
+            # the levels that survive pooling are the ones that came out high, in both.
+            rare = pseudo_ref < min_rows
+            pseudo_ref = np.c_[np.where(rare, 0.0, pseudo_ref), (pseudo_ref * rare).sum(axis=1)]
+            pseudo_cur = np.c_[np.where(rare, 0.0, pseudo_cur), (pseudo_cur * rare).sum(axis=1)]
         return js_rows(pseudo_ref, pseudo_cur)
     assert values is not None
     mean = float(p @ values)
@@ -141,11 +149,10 @@ def calibrate_feature(
         return None
     missing = 1.0 - total / max(len(reference), 1)
     n = max(int(round(window_rows * (1.0 - missing))), 1)
-    if not numeric:
-        counts, _ = pool_rare(counts, counts, settings.min_category_rows)
-        if len(counts) < 2:
-            return None
-    scores = null_distribution(method, counts, n, settings.draws, rng, values)
+    min_rows = 1 if numeric else settings.min_category_rows
+    if len(pool_rare(counts, counts, min_rows)[0]) < 2:
+        return None
+    scores = null_distribution(method, counts, n, settings.draws, rng, values, min_rows)
     q = float(np.quantile(scores, 1.0 - settings.alpha))
     return NullThreshold(name, method, n, q, max(q, settings.min_effect))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,12 +12,16 @@ from driftloop.config.errors import InputError
 from driftloop.config.spec import DatasetSpec
 
 
-def join_feedback(log: pd.DataFrame, feedback: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+def join_feedback(
+    log: pd.DataFrame, feedback: pd.DataFrame, spec: DatasetSpec, keep: Sequence[str] = ()
+) -> pd.DataFrame:
     """Inference-log rows that have a ground-truth label, with the target encoded like prepare.
 
-    The newest label wins when a request id got several. Rows keep ``request_id`` and ``ts``.
+    The newest label wins when a request id got several. Rows keep ``request_id``, ``ts`` and
+    the log columns named in ``keep`` (those the log has).
     """
-    columns = ["request_id", "ts", *spec.features, spec.target]
+    extra = [c for c in keep if c in log.columns and c not in (*spec.features, spec.target)]
+    columns = ["request_id", "ts", *spec.features, spec.target, *extra]
     if log.empty or feedback.empty:
         return pd.DataFrame(columns=columns)
     fb = feedback.sort_values("ts").drop_duplicates("request_id", keep="last")

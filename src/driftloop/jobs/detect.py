@@ -1,15 +1,16 @@
 """``driftloop detect``: compare a production window with the serving model's reference.
 
 Writes ``reports/<id>/drift.html`` (Evidently) and ``reports/<id>/drift.json`` (driftloop's
-per-feature verdicts, Evidently's, and the retrain decision), and on a retrain decision can
-emit a signed drift event. The in-server monitor runs the same function.
+per-feature verdicts, Evidently's, the other signals — prediction drift, realised performance
+on labelled rows — and the retrain decision), and on a retrain decision can emit a signed
+drift event. The in-server monitor runs the same function.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,14 +26,22 @@ from driftloop.adapters.reports import (
     write_report,
 )
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import Tracker
+from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import InputError, NotFoundError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_stats import DriftSummary, compute_drift
-from driftloop.core.policy import RetrainDecision, alarms_of, decide_retrain
+from driftloop.core.null_thresholds import NullThreshold
+from driftloop.core.performance import PerformanceCheck
+from driftloop.core.policy import RetrainDecision, SignalVerdict, alarms_of, decide_retrain
 from driftloop.events.delivery import emit_event
 from driftloop.events.model import DriftEvent, DriftWindow, Receipt
+from driftloop.jobs.detect_signals import (
+    as_calibration,
+    calibrated_thresholds,
+    check_performance,
+    prediction_drift,
+)
 from driftloop.jobs.estimate import estimate_window
 
 log = logging.getLogger("driftloop.detect")
@@ -55,6 +64,9 @@ class DetectResult:
     event: Receipt | None = None
     estimated_performance: dict[str, Any] | None = None
     """Estimated next to realised metrics of the serving model on the window (jobs.estimate)."""
+    performance: PerformanceCheck | None = None
+    thresholds: dict[str, NullThreshold] = field(default_factory=dict)
+    """Calibrated per-feature thresholds (calibrated mode)."""
 
     @property
     def retrain(self) -> bool:
@@ -73,6 +85,11 @@ class DetectResult:
             "decision": self.decision.to_dict() if self.decision else None,
             "estimated_performance": self.estimated_performance,
             "reason": self.reason,
+            "performance": self.performance.to_dict() if self.performance else None,
+            "calibration": {
+                "mode": self.summary.mode if self.summary else None,
+                "thresholds": {k: v.to_dict() for k, v in self.thresholds.items()},
+            },
             "seconds": self.seconds,
             "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "event": None
@@ -108,8 +125,8 @@ def current_window(
 
 
 def recent_history(store: ObjectStore, model_version: str | None) -> list[frozenset[str]]:
-    """Alarms (signals that fired as triggers) of the newest earlier reports for the same
-    model version, oldest first."""
+    """The alarms (signals that fired and are triggers) of the newest earlier reports for the
+    same model version, oldest first."""
     verdicts: list[frozenset[str]] = []
     for report_id in report_ids(store):
         try:
@@ -187,8 +204,16 @@ def _write_report(
         from driftloop.adapters.evidently_report import render_drift_report
 
         reference, current = frames
+        mode = result.summary.mode if result.summary else spec.drift.mode
+        note = (f"driftloop decided in {mode} mode: "
+                + (f"per-feature thresholds holding alpha={spec.drift.alpha:g} at this window "
+                   f"size, effect floor {spec.drift.min_effect:g}" if mode == "calibrated"
+                   else f"one fixed threshold {spec.drift.threshold:g}"))  # fmt: skip
         rendered = render_drift_report(reference, current, spec.numeric_features,
-                                       spec.categorical_features, spec.drift.threshold)  # fmt: skip
+                                       spec.categorical_features, spec.drift.threshold,
+                                       thresholds={k: v.threshold
+                                                   for k, v in result.thresholds.items()},
+                                       note=note)  # fmt: skip
         html = rendered.html
         payload["evidently"] = {
             "columns": rendered.evidently_columns,
@@ -200,6 +225,40 @@ def _write_report(
     result.seconds = time.perf_counter() - started
     payload["seconds"] = result.seconds
     write_report(store, result.report_id, payload, html)
+
+
+def _thresholds(
+    spec: DatasetSpec, store: ObjectStore, reference: pd.DataFrame, window_rows: int
+) -> dict[str, NullThreshold] | None:
+    """Calibrated per-feature thresholds at this window's size (None in threshold mode)."""
+    if spec.drift.mode != "calibrated":
+        return None
+    return calibrated_thresholds(store, spec.drift, reference, spec.numeric_features,
+                                 spec.categorical_features, window_rows)  # fmt: skip
+
+
+def _other_signals(
+    spec: DatasetSpec,
+    store: ObjectStore,
+    tracker: Tracker,
+    champion: ModelVersionInfo | None,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    summary: DriftSummary,
+    from_file: bool,
+) -> tuple[DriftSummary, list[SignalVerdict], PerformanceCheck | None]:
+    """Prediction drift and realised performance beside the feature verdicts (both need the
+    serving model; performance needs the inference log, not a ``--current-data-path`` file)."""
+    signals: list[SignalVerdict] = []
+    if champion is None:
+        return summary, signals, None
+    moved = prediction_drift(spec, store, tracker, champion, *frames)
+    if moved is not None:
+        summary = replace(summary, prediction=moved.drift)
+        signals.append(moved.verdict)
+    performance = None if from_file else check_performance(spec, store, champion)
+    if performance is not None:
+        signals.append(performance.verdict(spec.drift.performance))
+    return summary, signals, performance
 
 
 def detect_drift(
@@ -231,22 +290,32 @@ def detect_drift(
         return DetectResult(None, None, model_version, dataset_version, window, None, None,
                             "no logged production rows for the serving model yet",
                             time.perf_counter() - started)  # fmt: skip
+    thresholds = _thresholds(spec, store, reference, len(current))
     summary = compute_drift(
-        reference, current, spec.numeric_features, spec.categorical_features, spec.drift.threshold
+        reference, current, spec.numeric_features, spec.categorical_features,
+        spec.drift.threshold, as_calibration(thresholds) if thresholds is not None else None,
+        spec.drift.min_category_rows,
+    )  # fmt: skip
+    summary, signals, performance = _other_signals(
+        spec, store, tracker, champion, (reference, current), summary, bool(current_data_path)
     )
     estimate = estimate_window(spec, store, tracker, champion, current)
+    now_champion = tracker.alias_version("champion")
     decision = decide_retrain(
         spec.drift,
         summary,
         recent_history(store, model_version),
         last_retrain_time(store),
         time.time(),
-        signals=[estimate.verdict] if estimate else [],
+        signals=[*signals, estimate.verdict] if estimate else signals,
+        served_version=model_version if not current_data_path else None,
+        champion_version=now_champion.version if now_champion else None,
     )
     report_id = new_report_id()
     result = DetectResult(report_id, report_uri(store, report_id), model_version,
                           dataset_version, window, summary, decision,
-                          "; ".join(decision.reasons))  # fmt: skip
+                          "; ".join(decision.reasons), performance=performance,
+                          thresholds=thresholds or {})  # fmt: skip
     if estimate is not None:
         result.estimated_performance = estimate.to_dict(spec.metric)
     _write_report(store, spec, result, (reference, current), report, started)
@@ -256,6 +325,8 @@ def detect_drift(
             "report_id": report_id,
             "rows": len(current),
             "drift_share": round(summary.drift_share, 4),
+            "fired": list(decision.fired),
+            "superseded": decision.superseded,
             "retrain": decision.retrain,
         },
     )
