@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import replay_scenarios  # noqa: E402
 from replay_scenarios import SCENARIOS, Scenario, Window, stream  # noqa: E402
 from soak import free_port, run_cli, stop_process  # noqa: E402
 
@@ -421,8 +422,15 @@ def main() -> None:
         default=90.0,
         help="After the last window, wait this long for a decided retrain.",
     )
+    parser.add_argument(
+        "--mode",
+        choices=["calibrated", "threshold"],
+        default="calibrated",
+        help="drift.mode of the scenarios' specs.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
+    replay_scenarios.MODE = args.mode
     results = [replay_scenario(SCENARIOS[name], args) for name in args.scenario or SCENARIOS]
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))

@@ -46,10 +46,20 @@ class Scenario:
     quick_windows: int
 
 
+MODE = "calibrated"
+"""drift.mode of every scenario (``--mode threshold`` replays with the fixed thresholds)."""
+
+
 def _policy(window_rows: int, key_features: list[str]) -> dict[str, Any]:
+    """The drift policy of configs/telco.yaml, at the replay's window size: calibrated feature
+    tests (alpha 0.01), the performance rule on each window's labelled rows."""
     return {"min_rows": window_rows // 2, "window_rows": window_rows, "drift_share": 0.2,
             "key_features": key_features, "consecutive_windows": 1, "cooldown_s": 60,
-            "threshold": 0.1}  # fmt: skip
+            "mode": MODE, "alpha": 0.01, "min_effect": 0.05, "threshold": 0.1,
+            "performance": {"tolerance": 0.05, "tolerance_kind": "relative",
+                            "min_labelled_rows": window_rows // 2, "window_rows": window_rows,
+                            "confidence": 0.95, "trigger": True},
+            "prediction": {"trigger": False}}  # fmt: skip
 
 
 def build_telco(folder: Path, window_rows: int) -> Path:
