@@ -61,6 +61,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
+    """SIGTERM a server this benchmark started and wait for it; SIGKILL if it hangs."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, in MiB (VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -187,6 +187,17 @@ class Tracker:
         """Log a JSON artifact on the active run."""
         self._mlflow.log_dict(obj, path)
 
+    def load_run_dict(self, run_id: str, path: str) -> dict[str, Any] | None:
+        """A JSON artifact of a run (``log_dict``), or None when the run has none there."""
+        from mlflow.artifacts import load_dict
+        from mlflow.exceptions import MlflowException
+
+        try:
+            data = load_dict(f"runs:/{run_id}/{path}")
+        except (MlflowException, OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def log_dataset_input(self, frame: pd.DataFrame, version: str, uri: str, context: str) -> None:
         """Record a dataset version as an MLflow dataset input of the active run."""
         with warnings.catch_warnings():

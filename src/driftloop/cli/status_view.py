@@ -70,9 +70,14 @@ def _model_table(model: Mapping[str, Any] | None) -> Table:
 
 def _windows_table(windows: list[Mapping[str, Any]], policy: Mapping[str, Any]) -> Table:
     t = Table(title=f"drift windows (retrain share >= {_pct(policy.get('drift_share'))})")
-    for col in ("checked at", "report", "model", "rows", "drift share", "window", "decision"):
-        t.add_column(col, justify="right" if col in ("rows", "drift share") else "left")
+    metric = next((w["metric"] for w in reversed(windows) if w.get("metric")), "metric")
+    numeric = ("rows", "drift share", f"estimated {metric}", f"realised {metric}")
+    for col in ("checked at", "report", "model", "rows", "drift share", "window", "decision",
+                *numeric[2:]):  # fmt: skip
+        t.add_column(col, justify="right" if col in numeric else "left")
     for w in windows:
+        real = "-" if w.get("realised") is None else \
+            f"{_num(w['realised'])} ({w.get('labelled_rows')})"  # fmt: skip
         t.add_row(
             _when(w.get("checked_at")),
             str(w.get("report_id")),
@@ -81,6 +86,8 @@ def _windows_table(windows: list[Mapping[str, Any]], policy: Mapping[str, Any]) 
             _pct(w.get("drift_share")),
             "[red]drifted[/]" if w.get("window_drifted") else "ok",
             "[bold red]retrain[/]" if w.get("retrain") else "-",
+            _num(w.get("estimated")),
+            real,
         )
     return t
 

@@ -89,6 +89,11 @@ class PerformancePolicyConfig(_Frozen):
         400, ge=50, le=5000, description="Bootstrap resamples of the labelled window."
     )
     seed: int = Field(0, description="Seed of the bootstrap (same window -> same verdict).")
+    use_estimated: bool = Field(
+        False,
+        description="The estimated score (no labels needed: calibrated probabilities, or a "
+        "model of the error) breaching the same tolerance is a retrain reason on its own.",
+    )
 
 
 class PredictionDriftConfig(_Frozen):

@@ -79,6 +79,17 @@ def policy_facts(spec: DatasetSpec) -> dict[str, Any]:
             "metric": spec.metric}  # fmt: skip
 
 
+def estimate_facts(estimate: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The spec metric estimated (no labels) and realised (labelled rows) on a checked window."""
+    if not estimate:
+        return {"metric": None, "estimated": None, "realised": None, "labelled_rows": 0}
+    metric = estimate.get("metric")
+    return {"metric": metric,
+            "estimated": clean_float((estimate.get("estimated") or {}).get(metric)),
+            "realised": clean_float((estimate.get("realised") or {}).get(metric)),
+            "labelled_rows": estimate.get("labelled_rows", 0)}  # fmt: skip
+
+
 def window_from_report(data: Mapping[str, Any]) -> dict[str, Any]:
     """One checked window from a report's ``drift.json``."""
     summary = data.get("summary") or {}
@@ -95,6 +106,7 @@ def window_from_report(data: Mapping[str, Any]) -> dict[str, Any]:
         "drifted_features": list(summary.get("drifted_features") or []),
         "reason": data.get("reason"),
         "html": bool(data.get("report_uri")),
+        **estimate_facts(data.get("estimated_performance")),
     }
 
 

@@ -41,6 +41,7 @@ from driftloop.jobs.detect_signals import (
     check_performance,
     prediction_drift,
 )
+from driftloop.jobs.estimate import estimate_window
 
 log = logging.getLogger("driftloop.detect")
 HtmlWhen = Literal["now", "later", "never"]
@@ -66,6 +67,8 @@ class DetectResult:
     reason: str
     seconds: float = 0.0
     event: Receipt | None = None
+    estimated_performance: dict[str, Any] | None = None
+    """Estimated next to realised metrics of the serving model on the window (jobs.estimate)."""
     performance: PerformanceCheck | None = None
     thresholds: dict[str, NullThreshold] = field(default_factory=dict)
     """Calibrated per-feature thresholds (calibrated mode)."""
@@ -85,6 +88,7 @@ class DetectResult:
             "window": self.window.model_dump(),
             "summary": self.summary.to_dict() if self.summary else None,
             "decision": self.decision.to_dict() if self.decision else None,
+            "estimated_performance": self.estimated_performance,
             "reason": self.reason,
             "performance": self.performance.to_dict() if self.performance else None,
             "calibration": {
@@ -260,9 +264,14 @@ def judge_window(
     summary, signals, performance = _other_signals(
         spec, store, tracker, serving.model, (frame, current), summary, serving.from_file
     )
+    estimate = estimate_window(spec, store, tracker, serving.model, current)
+    if estimate is not None:
+        signals = [*signals, estimate.verdict]
     decision = decide(spec, store, summary, serving, signals)
     result = judged(store, summary, window, serving.versions, decision)
     result.performance, result.thresholds = performance, thresholds or {}
+    if estimate is not None:
+        result.estimated_performance = estimate.to_dict(spec.metric)
     return result
 
 

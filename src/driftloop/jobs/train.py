@@ -14,6 +14,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.spec import CandidateConfig, DatasetSpec
 from driftloop.core.candidates import build_pipeline
+from driftloop.core.estimate import ESTIMATOR_ARTIFACT, fit_estimator
 from driftloop.core.gate import GateDecision
 from driftloop.core.metrics import best_candidate, score_pipeline
 from driftloop.core.prepare import features_and_target
@@ -102,9 +103,20 @@ def _fit_one(
         tracker.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
         tracker.log_dataset_input(data.train, ds.version, ds.store.uri(ds.key("")), "training")
         uri = tracker.log_pipeline(pipeline, x_train, spec.is_classification)
+        tracker.log_dict(_estimator(pipeline, x_valid, y_valid, spec).to_dict(), ESTIMATOR_ARTIFACT)
     return CandidateResult(
         cand.name, cand.kind, run_id, metrics, uri, time.perf_counter() - started, cut.value
     )
+
+
+def _estimator(pipeline: Any, x_valid: Any, y_valid: Any, spec: DatasetSpec) -> Any:
+    """What estimates the model's metrics without labels, fitted on its validation outputs:
+    calibrated probabilities (classification) or a model of its error (regression)."""
+    if spec.is_classification:
+        output = pipeline.predict_proba(x_valid)[:, 1]
+    else:
+        output = pipeline.predict(x_valid)
+    return fit_estimator(output, y_valid, spec.is_classification)
 
 
 def _register_best(

@@ -71,10 +71,18 @@ class SimulateDriftRequest(BaseModel):
     drift_type: DriftType = Field(
         description="none, numerical_shift (continuous features * 1.5 + 20% of their range), "
         "categorical_shift (75% of rows to each feature's rarest category), missing_values "
-        "(30% of cells null), new_category (50% of rows get a category never seen)."
+        "(30% of cells null), new_category (50% of rows get a category never seen), concept "
+        "(features as drawn; where the numeric feature most correlated with the target is "
+        "above its median, 70% of labels flip, or regression targets rise by one standard "
+        "deviation), gradual (numerical_shift scaled by call number: 1/10 of it at the first "
+        "call on this server, all of it from the 10th), prior (60% of rows from the positive "
+        "class, or from the upper half of regression targets)."
     )
     n: int = Field(200, ge=1, le=10_000, description="Number of requests to send.")
     seed: int | None = Field(None, ge=0, description="Random seed, 0 or more (repeatable runs).")
+    restart: bool = Field(
+        False, description="gradual: start the run again at its first step (1/10 of the shift)."
+    )
 
 
 class SimulateDriftResponse(BaseModel):
@@ -86,6 +94,10 @@ class SimulateDriftResponse(BaseModel):
     model_version: str
     predictions: dict[str, int] = Field(description="Count of each predicted class.")
     request_ids: list[str]
+    step: int | None = Field(None, description="gradual: this call's step (1, 2, ...).")
+    intensity: float = Field(
+        1.0, description="Share of the full shift applied (gradual: grows with the step)."
+    )
 
 
 class ReloadResponse(BaseModel):

@@ -50,6 +50,7 @@ from driftloop.serve.routes import (
     simulate,
     v2,
 )
+from driftloop.serve.simulation import GradualSteps
 from driftloop.serve.spool import SegmentWriter
 from driftloop.serve.telemetry import MetricsMiddleware, Telemetry
 
@@ -273,6 +274,7 @@ def create_app(settings: Settings) -> FastAPI:
     for field in fields(services):  # app.state.holder, .data_plane, ... for the routes
         setattr(app.state, field.name, getattr(services, field.name))
     app.state.openapi_model_version = None
+    app.state.gradual_steps = GradualSteps()
     app.add_middleware(MetricsMiddleware, telemetry=services.telemetry)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(InvalidRecordsError, _invalid_body)

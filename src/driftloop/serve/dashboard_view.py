@@ -195,6 +195,31 @@ def drift_section(windows: Sequence[Mapping[str, Any]], policy: Mapping[str, Any
     )
 
 
+def estimate_section(windows: Sequence[Mapping[str, Any]]) -> str:
+    """The serving model's metric per checked window: estimated without labels, realised on
+    the window's labelled rows, newest first."""
+    shown = [w for w in windows if w.get("metric")][-12:]
+    head = "<h2>Estimated and realised performance per window</h2>"
+    if not shown:
+        return (f'<section id="estimate">{head}<p class="empty">No estimate yet: models '
+                "trained by this version store one; checks show it.</p></section>")  # fmt: skip
+    metric = esc(shown[-1].get("metric"))
+    rows = "".join(
+        f"<tr><td>{esc(stamp(w.get('checked_at')))}</td><td>v{esc(w.get('model_version'))}</td>"
+        f"<td>{esc(w.get('rows'))}</td><td>{fixed(as_float(w.get('estimated')))}</td>"
+        f"<td>{fixed(as_float(w.get('realised')))}</td><td>{esc(w.get('labelled_rows'))}</td></tr>"
+        for w in reversed(shown)
+    )
+    return (
+        f'<section id="estimate">{head}<p class="caption">{metric} estimated from calibrated '
+        "probabilities (regression: a model of the error) on every window, next to the "
+        "realised value on its rows that have labels.</p>"
+        f'<table class="estimate"><thead><tr><th>checked</th><th>model</th><th>rows</th>'
+        f"<th>estimated {metric}</th><th>realised {metric}</th><th>labelled rows</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
 def timeline_section(timeline: Sequence[Mapping[str, Any]]) -> str:
     """Drift events, retrains and gate decisions (both scores, the outcome), newest first."""
     if not timeline:
@@ -298,6 +323,7 @@ def render_dashboard(facts: Mapping[str, Any], refresh_s: int = 15) -> str:
 <div class="cards">{model_card(facts.get("model"), now)}{traffic_card(facts.get("traffic"))}
 {policy_card(facts.get("policy"), facts.get("monitor"))}</div>
 {drift_section(facts.get("windows") or [], facts.get("policy"))}
+{estimate_section(facts.get("windows") or [])}
 {timeline_section(facts.get("timeline") or [])}
 {quality_section(facts.get("quality"))}
 <footer class="muted">{esc(facts.get("source"))} · generated {esc(stamp(now))}</footer>

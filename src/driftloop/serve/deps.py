@@ -17,6 +17,7 @@ from driftloop.serve.data_plane import DataPlane
 from driftloop.serve.feedback_log import FeedbackLog
 from driftloop.serve.model_holder import ModelHolder
 from driftloop.serve.prediction_log import PredictionLog
+from driftloop.serve.simulation import GradualSteps
 from driftloop.serve.telemetry import Telemetry
 
 _bearer = HTTPBearer(
@@ -50,6 +51,11 @@ async def get_prediction_log(request: Request) -> PredictionLog:
     return request.app.state.prediction_log  # type: ignore[no-any-return]
 
 
+async def get_gradual_steps(request: Request) -> GradualSteps:
+    """How far along its run simulated gradual drift is on this server."""
+    return request.app.state.gradual_steps  # type: ignore[no-any-return]
+
+
 async def get_telemetry(request: Request) -> Telemetry:
     """The metrics."""
     return request.app.state.telemetry  # type: ignore[no-any-return]
@@ -77,6 +83,7 @@ DataPlaneDep = Annotated[DataPlane, Depends(get_data_plane)]
 FeedbackLogDep = Annotated[FeedbackLog, Depends(get_feedback_log)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
+GradualStepsDep = Annotated[GradualSteps, Depends(get_gradual_steps)]
 TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 AdminDep = Depends(require_admin)
 """Use as ``dependencies=[AdminDep]`` on admin routers."""

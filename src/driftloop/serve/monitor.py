@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from driftloop.config.settings import Settings
+from driftloop.core.loop_facts import estimate_facts
 
 log = logging.getLogger("driftloop.monitor")
 MAX_WINDOW_ROWS = 200_000
@@ -199,7 +200,8 @@ class DriftMonitor:
         emit_for(result, self.settings, self.store, source="monitor")
         self.count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
         summary = result.to_dict()
-        if result.report_id and result.decision is not None and result.decision.window_drifted:
+        drifted = result.decision is not None and result.decision.window_drifted
+        if result.report_id and drifted and self.settings.server.monitor_report:
             self._html.submit(self._render, result.report_id, reference.frame, current, summary)
         self._record(summary)
         return summary
@@ -257,7 +259,6 @@ class DriftMonitor:
 
     def _record(self, summary: dict[str, Any]) -> None:
         self.checks += 1
-        self.latest = summary
         self.last_error = None
         decision = summary.get("decision") or {}
         drift = summary.get("summary")
@@ -268,9 +269,12 @@ class DriftMonitor:
                 "window_drifted": bool(decision.get("window_drifted")),
                 "retrain": bool(decision.get("retrain")),
                 "model_version": summary.get("model_version"),
-                "rows": (summary.get("window") or {}).get("rows")})  # fmt: skip
+                "rows": (summary.get("window") or {}).get("rows"),
+                **estimate_facts(summary.get("estimated_performance"))})  # fmt: skip
             if self.gauges is not None:
                 self.gauges.observe_drift(drift["drift_share"], bool(decision.get("retrain")))
+                self.gauges.observe_estimate(summary.get("estimated_performance"))
+        self.latest = summary  # last: /drift shows a check once /metrics has it too
         log.info("drift checked", extra={"report_id": summary.get("report_id"),
                                           "retrain": decision.get("retrain")})  # fmt: skip
 
@@ -305,6 +309,25 @@ class DriftGauges:
             ["outcome"],
             registry=registry,
         )
+        self.estimated = Gauge(
+            "driftloop_estimated_performance",
+            "The serving model's metrics on the newest checked window, estimated without "
+            "labels (calibrated probabilities, or a model of the error).",
+            ["metric"], registry=registry,
+        )  # fmt: skip
+        self.realised = Gauge(
+            "driftloop_realised_performance",
+            "The same metrics realised on the newest checked window's labelled rows.",
+            ["metric"], registry=registry,
+        )  # fmt: skip
+
+    def observe_estimate(self, estimate: dict[str, Any] | None) -> None:
+        """Record the newest window's estimated and realised metrics (absent ones: cleared)."""
+        for gauge, key in ((self.estimated, "estimated"), (self.realised, "realised")):
+            gauge.clear()
+            for metric, value in ((estimate or {}).get(key) or {}).items():
+                if value is not None:
+                    gauge.labels(metric=metric).set(value)
 
     def observe_drift(self, share: float, retrain: bool) -> None:
         """Record one check."""
