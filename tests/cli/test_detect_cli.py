@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from driftloop.adapters.reports import report_key
+
 from ..support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +25,7 @@ def test_no_drift_on_held_out_rows_exit_0(fresh_state, tmp_path):
     summary = json.loads(out.read_text())
     assert summary["decision"]["retrain"] is False
     store = fresh_state.store()
-    assert store.exists(f"reports/{summary['report_id']}/drift.html")
+    assert store.exists(report_key(summary["report_id"], "drift.html"))
 
 
 def test_numerical_shift_exit_3_with_report_and_event(fresh_state, tmp_path):
@@ -44,9 +46,9 @@ def test_numerical_shift_exit_3_with_report_and_event(fresh_state, tmp_path):
     assert "monthly_charges" in summary["summary"]["drifted_features"]
     assert "key feature monthly_charges drifted" in summary["decision"]["reasons"]
     store = fresh_state.store()
-    html = store.read_bytes(f"reports/{summary['report_id']}/drift.html")
+    html = store.read_bytes(report_key(summary["report_id"], "drift.html"))
     assert b"monthly_charges" in html and len(html) > 100_000
-    drift_json = store.read_json(f"reports/{summary['report_id']}/drift.json")
+    drift_json = store.read_json(report_key(summary["report_id"], "drift.json"))
     ev = drift_json["evidently"]["columns"]["monthly_charges"]
     assert ev["drifted"] is True
 

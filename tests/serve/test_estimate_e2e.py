@@ -65,8 +65,9 @@ def test_monitor_reports_estimated_and_realised_performance(fresh_state, server_
     from rich.console import Console
 
     from driftloop.adapters.store import ObjectStore
+    from driftloop.cli.status_view import status_view
     from driftloop.config.spec import load_spec
-    from driftloop.jobs.status import gather_local_status, status_view
+    from driftloop.jobs.status import gather_local_status
 
     from ..support.state import tracker_for
 

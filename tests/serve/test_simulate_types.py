@@ -47,12 +47,12 @@ def stored_rows(state: TrainedState, ids: list[str]) -> pd.DataFrame:
     return out
 
 
-def test_concept_sends_the_same_features_with_changed_labels(client, trained_state):
+def test_concept_sends_the_same_features_with_changed_labels(client, module_state):
     plain = send(client, drift_type="none", n=400, seed=11)
     concept = send(client, drift_type="concept", n=400, seed=11)
     assert concept["sent"] == concept["feedback"] == 400
-    before = stored_rows(trained_state, plain["request_ids"])
-    after = stored_rows(trained_state, concept["request_ids"])
+    before = stored_rows(module_state, plain["request_ids"])
+    after = stored_rows(module_state, concept["request_ids"])
     features = ["tenure", "monthly_charges", "contract", "internet_service"]
     pd.testing.assert_frame_equal(before[features], after[features])
     # the model saw the same rows, so it predicted the same: only the labels moved
@@ -62,20 +62,20 @@ def test_concept_sends_the_same_features_with_changed_labels(client, trained_sta
     assert (after["label"] == "Yes").mean() > (before["label"] == "Yes").mean() + 0.1
 
 
-def test_gradual_grows_over_calls_on_one_server(client, trained_state):
+def test_gradual_grows_over_calls_on_one_server(client, module_state):
     calls = [send(client, drift_type="gradual", n=200, seed=5, restart=True)]
     calls += [send(client, drift_type="gradual", n=200, seed=5) for _ in range(3)]
     assert [c["step"] for c in calls] == [1, 2, 3, 4]
     assert [c["intensity"] for c in calls] == pytest.approx([0.1, 0.2, 0.3, 0.4])
-    means = [stored_rows(trained_state, c["request_ids"])["monthly_charges"].mean()
+    means = [stored_rows(module_state, c["request_ids"])["monthly_charges"].mean()
              for c in calls]  # fmt: skip
     assert means == sorted(means) and means[-1] > means[0] + 5
     again = send(client, drift_type="gradual", n=10, seed=5, restart=True)
     assert again["step"] == 1
 
 
-def test_prior_moves_the_share_of_positive_labels(client, trained_state):
+def test_prior_moves_the_share_of_positive_labels(client, module_state):
     body = send(client, drift_type="prior", n=500, seed=3)
-    rows = stored_rows(trained_state, body["request_ids"])
+    rows = stored_rows(module_state, body["request_ids"])
     assert (rows["label"] == "Yes").mean() == pytest.approx(0.6, abs=0.01)  # telco: ~0.27
     assert body["predictions"].get("Yes", 0) > 150  # the model sees more churners too

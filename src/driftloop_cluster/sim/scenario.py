@@ -255,7 +255,9 @@ class Scenario:
         """A hand-sent event as ``driftloop event send`` makes it (signed, bearer token)."""
         from driftloop.events.model import DriftEvent, encode_event
 
-        body = encode_event(DriftEvent(source="manual", drift_score=drift_score))
+        body = encode_event(
+            DriftEvent(source="manual", drift_score=drift_score, force_retrain=True)
+        )
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: sign_body(body, self.cluster.webhook_secret),
                    "Authorization": f"Bearer {self.cluster.webhook_token}"}  # fmt: skip
