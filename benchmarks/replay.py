@@ -304,7 +304,8 @@ class Replay:
         start = onset if onset is not None else first_change
         decided = next((r for r in rows if r.retrain and start is not None
                         and r.index >= start), None)  # fmt: skip
-        served = next((r for r in rows if r.serving != self.first_version), None)
+        served = next((r for r in rows if r.serving != self.first_version and decided
+                       is not None and r.index >= decided.index), None)  # fmt: skip
         t0 = rows[start].sent_at if start is not None else None
         versions = sorted({r.version for r in rows if r.version != self.first_version}, key=int)
         promoted = []
