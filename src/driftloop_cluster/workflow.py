@@ -154,7 +154,10 @@ def _container(
 def build_drift_retrain_template() -> WorkflowTemplate:
     """The WorkflowTemplate: verify the event (signature, single claim of its id; a failure
     stops the run), detect, then (when retraining is decided) retrain, evaluate, promote and
-    reload, one run at a time."""
+    reload, one run at a time.
+
+    Long on purpose: one Hera context that reads top to bottom like the YAML it generates
+    (each step is a few declarative lines; splitting it would scatter the template)."""
     gate = f"{{{{steps.detect.exitCode}}}} == {RETRAIN_DECIDED} || {_p('force-retrain')} == true"
     model_dir = _p("model-dir")
     with WorkflowTemplate(

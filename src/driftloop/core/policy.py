@@ -143,6 +143,32 @@ def features_verdict(policy: DriftPolicyConfig, summary: DriftSummary) -> Signal
     )
 
 
+def _ready_signals(
+    policy: DriftPolicyConfig,
+    alarms: tuple[str, ...],
+    past: list[frozenset[str]],
+    features_fired: bool,
+    big_enough: bool,
+    reasons: list[str],
+) -> tuple[tuple[str, ...], int]:
+    """The alarms that met their consecutive-window streak (window signals only on a big
+    enough window), and the features' own streak; the streak reasons go into ``reasons``."""
+    streaks = {s: _streak([s in a for a in past] + [True]) for s in alarms}
+    feature_streak = _streak([FEATURES in a for a in past] + [features_fired])
+    if features_fired or policy.consecutive_windows > 1:
+        shown = min(feature_streak, policy.consecutive_windows)
+        reasons.append(f"{shown} of {policy.consecutive_windows} consecutive windows drifted")
+    for s in alarms:
+        if s != FEATURES and policy.consecutive_windows > 1:
+            shown = min(streaks[s], policy.consecutive_windows)
+            reasons.append(f"{s}: {shown} of {policy.consecutive_windows} consecutive windows")
+    ready = tuple(
+        s for s in alarms
+        if streaks[s] >= policy.consecutive_windows and (big_enough or s not in _WINDOW_SIGNALS)
+    )  # fmt: skip
+    return ready, feature_streak
+
+
 def decide_retrain(
     policy: DriftPolicyConfig,
     summary: DriftSummary,
@@ -170,20 +196,9 @@ def decide_retrain(
     big_enough = summary.rows_current >= policy.min_rows
     if not big_enough:
         reasons.append(f"window of {summary.rows_current} rows < min_rows {policy.min_rows}")
-    past = [_alarms(h) for h in history]
-    streaks = {s: _streak([s in a for a in past] + [True]) for s in alarms}
-    feature_streak = _streak([FEATURES in a for a in past] + [feats.fired])
-    if feats.fired or policy.consecutive_windows > 1:
-        shown = min(feature_streak, policy.consecutive_windows)
-        reasons.append(f"{shown} of {policy.consecutive_windows} consecutive windows drifted")
-    for s in alarms:
-        if s != FEATURES and policy.consecutive_windows > 1:
-            shown = min(streaks[s], policy.consecutive_windows)
-            reasons.append(f"{s}: {shown} of {policy.consecutive_windows} consecutive windows")
-    ready = tuple(
-        s for s in alarms
-        if streaks[s] >= policy.consecutive_windows and (big_enough or s not in _WINDOW_SIGNALS)
-    )  # fmt: skip
+    ready, feature_streak = _ready_signals(
+        policy, alarms, [_alarms(h) for h in history], feats.fired, big_enough, reasons
+    )
     remaining = _cooldown_remaining(policy.cooldown_s, last_retrain_at, now)
     if remaining > 0:
         ago = policy.cooldown_s - remaining
