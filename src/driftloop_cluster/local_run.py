@@ -174,6 +174,99 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(_CLUSTER_ENV_PREFIXES)}
 
 
+@dataclass(frozen=True)
+class _RunContext:
+    """What every step of one local run shares."""
+
+    state_dir: Path
+    values: Mapping[str, str]
+    program: Sequence[str]
+    env: Mapping[str, str] | Callable[[str], Mapping[str, str]] | None
+    cwd: Path
+    timeout_s: float
+    retries: bool
+    backoff_scale: float
+
+
+def _step_mounts(container: Mapping[str, Any], state_dir: Path) -> dict[str, Path]:
+    """mountPath -> local folder (made) for one step's volume mounts, scratch left out."""
+    mounts = {
+        m["mountPath"]: state_dir / "volumes" / m["name"]
+        for m in container.get("volumeMounts") or []
+        if m["mountPath"] not in _SCRATCH_MOUNTS
+    }
+    for local in mounts.values():
+        local.mkdir(parents=True, exist_ok=True)
+    return mounts
+
+
+def _step_argv(
+    container: Mapping[str, Any], resolve: Callable[[str], str], program: Sequence[str]
+) -> list[str]:
+    """The container's command and args, resolved, ``driftloop`` replaced by ``program``."""
+    argv = [resolve(str(a)) for a in [*container.get("command", []), *container.get("args", [])]]
+    return [*program, *argv[1:]] if argv[:1] == ["driftloop"] else argv
+
+
+def _skip_reason(
+    step: WorkflowStep,
+    run: _RunContext,
+    exit_codes: Mapping[str, int],
+    skip: Collection[str],
+    stopped: str | None,
+) -> str | None:
+    """Why the step does not run (an earlier failure, excluded, its ``when``), or None."""
+    if stopped is not None:
+        return stopped
+    if step.name in skip:
+        return "excluded from this run"
+    if step.when is not None:
+        condition = _STEP_EXIT.sub(
+            lambda m: str(exit_codes.get(m.group(1), "")),
+            substitute_parameters(step.when, run.values),
+        )
+        if not evaluate_when(condition):
+            return f"when: {condition}"
+    return None
+
+
+def _step_environment(
+    step: WorkflowStep, run: _RunContext, resolve: Callable[[str], str]
+) -> dict[str, str]:
+    """This process's environment without cluster settings, the container's literal env
+    values, then the caller's."""
+    step_env = _clean_environment()
+    for item in step.template["container"].get("env") or []:
+        if "value" in item:  # valueFrom (Secrets, fields) exists only in the cluster
+            step_env[item["name"]] = resolve(str(item["value"]))
+    step_env.update((run.env(step.name) if callable(run.env) else run.env) or {})
+    return step_env
+
+
+def _run_attempts(
+    step: WorkflowStep, run: _RunContext, argv: Sequence[str], step_env: Mapping[str, str]
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run the step's command, replaying its retryStrategy when asked; the last result and
+    how many attempts were made."""
+    strategy = step.template.get("retryStrategy") if run.retries else None
+    attempt = 0
+    while True:
+        result = subprocess.run(
+            list(argv),
+            env=dict(step_env),
+            cwd=run.cwd,
+            capture_output=True,
+            text=True,
+            timeout=run.timeout_s,
+            check=False,
+        )
+        attempt += 1
+        delay = retry_delay(strategy, result.returncode, attempt) if strategy else None
+        if delay is None:
+            return result, attempt
+        time.sleep(delay * run.backoff_scale)
+
+
 def run_workflow_locally(
     template: Mapping[str, Any],
     state_dir: Path,
@@ -203,68 +296,29 @@ def run_workflow_locally(
     values = default_parameters(template)
     values["data-dir"] = (state_dir / "store").as_uri()
     values.update(parameters or {})
-    program = list(driftloop or [str(Path(sys.executable).parent / "driftloop")])
+    run = _RunContext(
+        state_dir, values, list(driftloop or [str(Path(sys.executable).parent / "driftloop")]),
+        env, cwd or Path.cwd(), timeout_s, retries, backoff_scale,
+    )  # fmt: skip
     exit_codes: dict[str, int] = {}
     runs: list[StepRun] = []
     stopped: str | None = None
     for step in workflow_steps(template):
-        container = step.template["container"]
-        mounts = {
-            m["mountPath"]: state_dir / "volumes" / m["name"]
-            for m in container.get("volumeMounts") or []
-            if m["mountPath"] not in _SCRATCH_MOUNTS
-        }
-        for local in mounts.values():
-            local.mkdir(parents=True, exist_ok=True)
+        mounts = _step_mounts(step.template["container"], state_dir)
 
         def resolve(text: str, mounts: Mapping[str, Path] = mounts) -> str:
             return _map_paths(substitute_parameters(text, values), mounts)
 
-        argv = [
-            resolve(str(a)) for a in [*container.get("command", []), *container.get("args", [])]
-        ]
-        if argv[:1] == ["driftloop"]:
-            argv = [*program, *argv[1:]]
-        if stopped is not None:
-            runs.append(StepRun(step.name, tuple(argv), None, skipped=stopped))
+        argv = _step_argv(step.template["container"], resolve, run.program)
+        reason = _skip_reason(step, run, exit_codes, skip, stopped)
+        if reason is not None:
+            runs.append(StepRun(step.name, tuple(argv), None, skipped=reason))
             continue
-        if step.name in skip:
-            runs.append(StepRun(step.name, tuple(argv), None, skipped="excluded from this run"))
-            continue
-        if step.when is not None:
-            condition = _STEP_EXIT.sub(
-                lambda m: str(exit_codes.get(m.group(1), "")),
-                substitute_parameters(step.when, values),
-            )
-            if not evaluate_when(condition):
-                runs.append(StepRun(step.name, tuple(argv), None, skipped=f"when: {condition}"))
-                continue
-        step_env = _clean_environment()
-        for item in container.get("env") or []:
-            if "value" in item:  # valueFrom (Secrets, fields) exists only in the cluster
-                step_env[item["name"]] = resolve(str(item["value"]))
-        step_env.update((env(step.name) if callable(env) else env) or {})
-        strategy = step.template.get("retryStrategy") if retries else None
-        attempt = 0
-        while True:
-            result = subprocess.run(
-                argv,
-                env=step_env,
-                cwd=cwd or Path.cwd(),
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-            attempt += 1
-            delay = retry_delay(strategy, result.returncode, attempt) if strategy else None
-            if delay is None:
-                break
-            time.sleep(delay * backoff_scale)
+        result, attempts = _run_attempts(step, run, argv, _step_environment(step, run, resolve))
         exit_codes[step.name] = result.returncode
         output = (result.stdout + result.stderr)[-4000:]
         runs.append(
-            StepRun(step.name, tuple(argv), result.returncode, output=output, attempts=attempt)
+            StepRun(step.name, tuple(argv), result.returncode, output=output, attempts=attempts)
         )
         if result.returncode != 0 and not step.continue_on_failed:
             stopped = f"step {step.name} failed (exit {result.returncode})"

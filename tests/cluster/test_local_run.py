@@ -146,6 +146,21 @@ def test_a_failed_retrain_skips_the_rest(template, tmp_path, recorder) -> None:
     assert not run_succeeded(runs, {"detect": {0, 3}})
 
 
+def test_retries_replay_the_retry_strategy_only_when_asked(template, tmp_path, recorder) -> None:
+    """detect's retryStrategy retries exit 1 (limit 2); exit 2 is an answer, not retried."""
+    runs, records = _run(template, tmp_path, recorder, exits={"detect": 1})
+    assert next(r for r in runs if r.name == "detect").attempts == 1
+    runs, records = _run(
+        template, tmp_path, recorder, exits={"detect": 1}, retries=True, backoff_scale=0.0
+    )
+    assert [r.attempts for r in runs[:2]] == [1, 3]
+    assert [r["argv"][0] for r in records][-3:] == ["detect"] * 3
+    runs, _ = _run(
+        template, tmp_path, recorder, exits={"detect": 2}, retries=True, backoff_scale=0.0
+    )
+    assert next(r for r in runs if r.name == "detect").attempts == 1
+
+
 @pytest.mark.parametrize(
     ("expression", "value"),
     [
