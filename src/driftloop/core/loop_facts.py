@@ -19,6 +19,7 @@ from driftloop.core.metrics import classification_metrics, regression_metrics
 from driftloop.core.retraining import join_feedback
 from driftloop.core.statuses import (
     FINAL_EVENT,
+    GATE_PASSED,
     RETRAIN_PREFIX,
     EventStatus,
     RetrainStatus,
@@ -116,7 +117,7 @@ def _gate_entry(retrain: Mapping[str, Any], at: str | None) -> dict[str, Any] | 
         return None
     status = retrain.get("status")
     outcome = RetrainStatus.PROMOTED if status == RetrainStatus.PROMOTED else (
-        "passed" if gate.get("promote") else "rejected")  # fmt: skip
+        GATE_PASSED if gate.get("promote") else RetrainStatus.REJECTED)  # fmt: skip
     return {
         "at": at, "kind": "gate", "id": retrain.get("retrain_id"), "outcome": outcome,
         "detail": gate.get("reason") or "", "report_id": None,
@@ -183,7 +184,7 @@ def build_timeline(
         started = next((h for h in steps if h["what"] in _STARTED),
                        steps[0] if steps else None)  # fmt: skip
         outcome = (str(retrain_status(final["what"])) if final
-                   else (retrain or {}).get("status") or "running")  # fmt: skip
+                   else (retrain or {}).get("status") or RetrainStatus.RUNNING)  # fmt: skip
         end_at = final.get("at") if final else (retrain or {}).get("finished_at")
         entries.append(
             _retrain_entry(

@@ -81,3 +81,7 @@ def retrain_status(step: str) -> RetrainStatus | None:
 
 FINAL_EVENT = frozenset(event_status(s) for s in FINAL_RETRAIN)
 """Event steps after which the event's retrain does nothing more."""
+
+GATE_PASSED = "passed"
+"""A timeline gate entry whose gate passed without a promotion (yet); one that did not pass
+reads ``RetrainStatus.REJECTED``, one that promoted ``RetrainStatus.PROMOTED``."""

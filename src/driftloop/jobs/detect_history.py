@@ -12,6 +12,7 @@ from driftloop.adapters.retrain_records import read_retrains
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.errors import NotFoundError
 from driftloop.core.policy import alarms_of
+from driftloop.core.statuses import RetrainStatus, event_status
 
 HISTORY_WINDOWS = 10
 HISTORY_SCAN = 50
@@ -35,10 +36,7 @@ def recent_history(store: ObjectStore, model_version: str | None) -> list[frozen
     return list(reversed(verdicts))
 
 
-RETRAIN_STATUSES = frozenset(
-    {"retrain-started", "retrain-running", "retrain-trained", "retrain-promoted",
-     "retrain-rejected", "retrain-failed"}
-)  # fmt: skip
+RETRAIN_STATUSES = frozenset(event_status(s) for s in RetrainStatus if s != RetrainStatus.SKIPPED)
 """Event-record steps that mean a retrain started or finished (not "retrain-skipped")."""
 
 
@@ -64,7 +62,7 @@ def last_retrain_time(store: ObjectStore) -> float | None:
     times += [
         _epoch(record["finished_at"])
         for record in read_retrains(store)
-        if record.get("status") != "skipped" and record.get("finished_at")
+        if record.get("status") != RetrainStatus.SKIPPED and record.get("finished_at")
     ]
     known = [t for t in times if t is not None]
     return max(known) if known else None

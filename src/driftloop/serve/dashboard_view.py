@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from driftloop.core.statuses import GATE_PASSED, EventStatus, RetrainStatus
 from driftloop.serve.dashboard_charts import (
     as_float,
     drift_chart,
@@ -27,10 +28,14 @@ from driftloop.serve.dashboard_charts import (
     value_histogram,
 )
 
-OUTCOME_CLASS = {"promoted": "good", "passed": "good", "rejected": "warn", "skipped": "muted",
-                 "failed": "bad", "running": "info", "trained": "info",
-                 "duplicate-skipped": "muted", "retrain-promoted": "good",
-                 "retrain-rejected": "warn", "retrain-failed": "bad"}  # fmt: skip
+OUTCOME_CLASS: dict[str, str] = {
+    RetrainStatus.PROMOTED: "good", GATE_PASSED: "good", RetrainStatus.REJECTED: "warn",
+    RetrainStatus.SKIPPED: "muted", RetrainStatus.FAILED: "bad", RetrainStatus.RUNNING: "info",
+    RetrainStatus.TRAINED: "info", EventStatus.DUPLICATE_SKIPPED: "muted",
+    EventStatus.RETRAIN_PROMOTED: "good", EventStatus.RETRAIN_REJECTED: "warn",
+    EventStatus.RETRAIN_FAILED: "bad",
+}  # fmt: skip
+"""The CSS class of a timeline outcome (a retrain, gate or event status)."""
 
 
 def _rows(pairs: Sequence[tuple[str, str]]) -> str:
