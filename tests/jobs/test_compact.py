@@ -62,3 +62,22 @@ def test_flat_history_moves_into_day_folders_and_retention_deletes_old_days(tmp_
     assert report_ids(store) == [new]  # the old one was past report_days
     assert read_report(store, new) == {"model_version": "1"}
     assert sorted(read_inference_log(store)["x"].unique()) == [0.0, 1.0]  # day 3 deleted
+
+
+def test_compact_after_zero_days_merges_today_and_later_segments_stay_readable(tmp_path: Path):
+    """``compact_after_days=0`` (the dev overlay's): today's segments merge too; a segment
+    written afterwards sorts after the merged file, the newest window reads it first, and
+    the next run folds it in."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    log_segments(store, days=1, per_day=4)
+    result = compact(store, RetentionSettings(compact_after_days=0), today=TODAY)
+    assert (result.days_compacted, result.segments_merged) == (1, 4)
+    late = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    frame = pd.DataFrame({"request_id": ["late"], "ts": [late], "model_version": "1", "x": 9.0})
+    store.write_parquet(segment_key(INFERENCE_PREFIX, late, new_segment_id(late)), frame)
+    newest = read_inference_log(store, limit_rows=3)
+    assert list(newest["request_id"])[-1] == "late" and len(newest) == 3
+    again = compact(store, RetentionSettings(compact_after_days=0), today=TODAY)
+    assert again.segments_merged == 2
+    assert len(store.list(f"{INFERENCE_PREFIX}/2026/06/10")) == 1
+    assert len(read_inference_log(store)) == 21

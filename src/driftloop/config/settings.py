@@ -113,8 +113,9 @@ class RetentionSettings(BaseModel):
     html_days: int = Field(0, ge=0)
     """Days a report's Evidently HTML (the largest file) and kept rows are kept; the
     summary stays (until ``report_days``)."""
-    compact_after_days: int = Field(1, ge=1)
-    """Days after which a day's inference segments are merged into one file."""
+    compact_after_days: int = Field(1, ge=0)
+    """Days after which a day's inference segments are merged into one file (0: today's
+    too; segments written later stay beside the merged file until the next run)."""
 
 
 class Settings(BaseSettings):
