@@ -72,6 +72,10 @@ def reload(url: Str = None,
 def status(url: Str = None) -> None: ...
 
 
+@CONTRACT.command()
+def compact() -> None: ...
+
+
 event = typer.Typer()
 CONTRACT.add_typer(event, name="event")
 
@@ -108,6 +112,7 @@ def test_every_driftloop_command_follows_the_contract(commands: list[ContainerCo
         "evaluate",
         "promote",
         "reload",
+        "compact",
     }
 
 

@@ -258,8 +258,9 @@ def test_driftloop_pods_in_argo_take_no_inbound_traffic(
     template = find(objs, "WorkflowTemplate", "drift-retrain-template", "argo")
     assert selector <= template["spec"]["podMetadata"]["labels"].items()
     job = find(objs, "Job", "driftloop-train", "argo")["spec"]["template"]
-    cron = find(objs, "CronJob", "driftloop-detect", "argo")["spec"]["jobTemplate"]["spec"]
-    for pod in (job, cron["template"]):
+    crons = [o["spec"]["jobTemplate"]["spec"]["template"] for o in objs if o["kind"] == "CronJob"]
+    assert len(crons) == 2  # detect, compact
+    for pod in (job, *crons):
         assert selector <= pod["metadata"]["labels"].items()
 
 

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from driftloop_cluster import argo_events
 from driftloop_cluster.sim.cluster import SimCluster
-from driftloop_cluster.sim.scenario import WorkflowView
+from driftloop_cluster.sim.scenario import InferenceLogView, WorkflowView
+from driftloop_cluster.sim.store_view import inference_log_view, open_store
 
 
 class SimAccess:
@@ -29,8 +30,11 @@ class SimAccess:
         self.webhook_token = sim.secret("argo-events", name, key)
         self.webhook_secret = sim.secret("fastapi", "drift-webhook", "HMAC_SECRET")
 
-    def run_cronjob(self) -> tuple[int, str]:
-        return self.sim.run_cronjob()
+    def run_cronjob(self, name: str = "driftloop-detect") -> tuple[int, str]:
+        return self.sim.run_cronjob(f"argo/{name}")
+
+    def inference_log(self) -> InferenceLogView:
+        return inference_log_view(open_store(self.sim.store_settings()))
 
     def workflows(self) -> list[WorkflowView]:
         assert self.sim.controller is not None

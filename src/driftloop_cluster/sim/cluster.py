@@ -127,17 +127,12 @@ class SimCluster:
 
     def start(self) -> None:
         """Bring the whole topology up (raises SimError naming what did not come up)."""
-        for svc in self.services:
-            for port in svc.ports:
-                self.router.add_service(svc.key, port, self._backend_ports(svc, port))
-        self._programs = {
-            "driftloop": {"driftloop": Path(sys.executable).parent / "driftloop"},
+        self.start_store()
+        self._programs.update({
             "driftloop-mlflow": {"mlflow": self._venv("mlflow") / "bin" / "mlflow"},
             "driftloop-mlserver": {"mlserver": self._venv("mlserver") / "bin" / "mlserver"},
-        }
+        })  # fmt: skip
         self._start_postgres()
-        self._start_minio()
-        self._run_bucket_job()
         self._start_deployment(self.workload("mlflow/mlflow"))
         if self.not_ready:
             raise SimError(f"the MLflow server did not come up: {self.not_ready}")
@@ -148,6 +143,26 @@ class SimCluster:
             if w.kind == "Deployment" and w.key not in STAND_INS and not self.pods_of(w.key):
                 self._start_deployment(w)
         self._start_argo()
+
+    def start_store(self) -> None:
+        """The Services, the object store stand-in and its buckets: enough for a workload
+        that talks to the store only (the compact CronJob)."""
+        for svc in self.services:
+            for port in svc.ports:
+                self.router.add_service(svc.key, port, self._backend_ports(svc, port))
+        self._programs = {"driftloop": {"driftloop": Path(sys.executable).parent / "driftloop"}}
+        self._start_minio()
+        self._run_bucket_job()
+
+    def store_settings(self, key: str = "argo/driftloop-compact") -> dict[str, str]:
+        """The object-store settings a workload's container resolves to (URL, credentials),
+        its endpoint the stand-in's own port: for reading the store from outside (no flow
+        is recorded)."""
+        env = self.workload(key).containers[0].env
+        port = self._ports["minio/minio"][9000]
+        return {"url": env["DRIFTLOOP_STORE_URL"], "endpoint": f"http://127.0.0.1:{port}",
+                "key": env["DRIFTLOOP_S3__ACCESS_KEY_ID"],
+                "secret": env["DRIFTLOOP_S3__SECRET_ACCESS_KEY"]}  # fmt: skip
 
     def _venv(self, image_dir: str) -> Path:
         return image_venv(self.root / "docker" / image_dir / "requirements.txt")

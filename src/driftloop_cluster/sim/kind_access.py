@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from driftloop_cluster.sim.flows import free_port
-from driftloop_cluster.sim.scenario import Scenario, WorkflowView
+from driftloop_cluster.sim.scenario import InferenceLogView, Scenario, WorkflowView
+from driftloop_cluster.sim.store_view import inference_log_view, open_store
 
 
 def kubectl(*args: str, check: bool = True, timeout: float = 900) -> str:
@@ -50,6 +51,7 @@ class KindAccess:
         self.webhook_token = _secret("argo-events", "drift-webhook", "TOKEN")
         self.webhook_secret = _secret("fastapi", "drift-webhook", "HMAC_SECRET")
         self._runs = 0
+        self._store_url: str | None = None
 
     def _forward(self, namespace: str, target: str, port: int) -> str:
         local = free_port()
@@ -61,16 +63,26 @@ class KindAccess:
         time.sleep(2)
         return f"http://127.0.0.1:{local}"
 
-    def run_cronjob(self) -> tuple[int, str]:
+    def run_cronjob(self, cronjob: str = "driftloop-detect") -> tuple[int, str]:
         self._runs += 1
-        name = f"detect-e2e-{self._runs}"
-        kubectl("-n", "argo", "create", "job", name, "--from=cronjob/driftloop-detect")
+        name = f"{cronjob.removeprefix('driftloop-')}-e2e-{self._runs}"
+        kubectl("-n", "argo", "create", "job", name, f"--from=cronjob/{cronjob}")
         kubectl("-n", "argo", "wait", f"job/{name}", "--for=condition=complete",
                 "--timeout=600s", check=False)  # fmt: skip
         output = kubectl("-n", "argo", "logs", f"job/{name}", check=False)
         phase = kubectl("-n", "argo", "get", "job", name, "-o",
                         "jsonpath={.status.succeeded}", check=False)  # fmt: skip
         return (0 if phase == "1" else 3), output
+
+    def inference_log(self) -> InferenceLogView:
+        config = json.loads(kubectl("-n", "argo", "get", "configmap", "driftloop-config",
+                                    "-o", "jsonpath={.data}"))  # fmt: skip
+        if self._store_url is None:
+            self._store_url = self._forward("minio", "svc/minio", 9000)
+        return inference_log_view(open_store({
+            "url": config["DRIFTLOOP_STORE_URL"], "endpoint": self._store_url,
+            "key": _secret("argo", "object-store", "ACCESS_KEY_ID"),
+            "secret": _secret("argo", "object-store", "SECRET_ACCESS_KEY")}))  # fmt: skip
 
     def _workflow_objects(self) -> list[dict[str, Any]]:
         items = json.loads(kubectl("-n", "argo", "get", "workflows", "-o", "json"))["items"]

@@ -11,7 +11,10 @@ processes, the kind script with kubectl), so both run the same steps and the sam
    MLServer then answer with the new version;
 4. a wrong bearer token, a wrong signature and a replayed event change nothing;
 5. faults: MLflow down during traffic (predictions answered; a retrain fails and is
-   recorded as failed, not left running); the store down during a retrain (champion kept).
+   recorded as failed, not left running); the store down during a retrain (champion kept);
+6. compaction: the compact CronJob's command merges the segments all this traffic wrote
+   into one file per day, every row kept, and an API replica's monitor then reads a window
+   that reaches into the merged file.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -53,6 +57,20 @@ class WorkflowView:
         return self.exit_codes.get(step) == 0
 
 
+@dataclass(frozen=True)
+class InferenceLogView:
+    """The inference log in the object store, as read from outside the workloads."""
+
+    keys: tuple[str, ...]
+    """Segment keys, sorted."""
+    rows: int
+    """Rows they hold."""
+
+
+COMPACTED = "-compacted-"
+"""What a merged daily file's name holds (``<yyyymmdd>-compacted-<token>.parquet``)."""
+
+
 class Cluster(Protocol):
     """What the scenario needs of a cluster."""
 
@@ -64,7 +82,8 @@ class Cluster(Protocol):
     webhook_token: str
     webhook_secret: str
 
-    def run_cronjob(self) -> tuple[int, str]: ...
+    def run_cronjob(self, name: str = "driftloop-detect") -> tuple[int, str]: ...
+    def inference_log(self) -> InferenceLogView: ...
     def workflows(self) -> list[WorkflowView]: ...
     def wait_workflows_idle(self, timeout_s: float) -> bool: ...
     def submit_workflow(self, parameters: Mapping[str, str]) -> None: ...
@@ -167,6 +186,7 @@ class Scenario:
         self.bad_events(first)
         self.mlflow_down()
         self.store_down()
+        self.compaction()
         return self.checks
 
     def normal_traffic(self) -> None:
@@ -322,3 +342,48 @@ class Scenario:
 
     def store_down(self) -> None:
         self._forced_retrain("store down", "minio/minio")
+
+    def compaction(self) -> None:
+        """The compact CronJob merges the segments the traffic wrote; nothing is lost, and
+        the server's monitor still reads its window."""
+        before = self.cluster.inference_log()
+        compacted_at = datetime.now(UTC)
+        code, output = self.cluster.run_cronjob("driftloop-compact")
+        after = self.cluster.inference_log()
+        lines = [line for line in output.splitlines() if line.strip()]
+        self.check("compact CronJob runs", code == 0,
+                   f"exit {code}: {lines[-1] if lines else 'no output'}")  # fmt: skip
+        small = [k for k in before.keys if COMPACTED not in k]
+        days = {k.rsplit("/", 1)[0] for k in before.keys}
+        merged = {d: [k for k in after.keys if k.startswith(d + "/") and COMPACTED in k]
+                  for d in days}  # fmt: skip
+        self.check("compact: the traffic's segments merged into one file per day",
+                   len(small) > 1 and not set(small) & set(after.keys)
+                   and all(len(m) == 1 for m in merged.values()),
+                   f"{len(before.keys)} keys in {len(days)} days -> {len(after.keys)}")  # fmt: skip
+        self.check("compact: every row kept", after.rows >= before.rows > 0,
+                   f"{before.rows} -> {after.rows} rows")  # fmt: skip
+        self._window_after_compaction(compacted_at)
+
+    def _window_after_compaction(self, compacted_at: datetime, timeout_s: float = 150) -> None:
+        """One monitor check's worth of rows to the first API replica; its check must read
+        rows logged before the compaction (now only in the merged file)."""
+        url = self.cluster.api_urls[0]
+        every = int(httpx.get(f"{url}/dashboard/data", timeout=60).json()["monitor"]["every_rows"])
+        checks = int(httpx.get(f"{url}/drift", timeout=30).json().get("checks_in_this_process", 0))
+        httpx.post(f"{url}/simulate-drift", json={"drift_type": "none", "n": every},
+                   headers=self._auth(), timeout=300)  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        drift: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            drift = httpx.get(f"{url}/drift", timeout=30).json()
+            if int(drift.get("checks_in_this_process", 0)) > checks:
+                break
+            time.sleep(3)
+        window = drift.get("window") or {}
+        start = window.get("start")
+        self.check("after compaction the API's monitor reads a window reaching into it",
+                   int(drift.get("checks_in_this_process", 0)) > checks
+                   and not drift.get("last_error") and start is not None
+                   and datetime.fromisoformat(str(start)) < compacted_at,
+                   f"window {window}, last error {drift.get('last_error')}")  # fmt: skip
