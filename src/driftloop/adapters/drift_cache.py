@@ -3,6 +3,8 @@
     drift-cache/null/<reference-id>/<window>-<settings>.json     calibrated thresholds
     drift-cache/outputs/<reference-id>/v<model-version>.parquet  the model's output on the
                                                                  reference (prediction drift)
+    drift-cache/estimators/<run-id>.json                         a training run's performance
+                                                                 estimator (from MLflow)
 
 A reference id is a hash of the reference rows themselves, so a new dataset version or a
 different ``--reference-data-path`` file never reads another's entries. Entries are written
@@ -72,3 +74,22 @@ def read_outputs(store: ObjectStore, key: str) -> np.ndarray | None:
 def write_outputs(store: ObjectStore, key: str, outputs: np.ndarray) -> None:
     """Cache a model's outputs on the reference."""
     store.write_parquet(key, pd.DataFrame({"output": np.asarray(outputs, dtype=np.float64)}))
+
+
+def estimator_key(run_id: str) -> str:
+    """Key of the performance estimator a model version's training run logged."""
+    return f"{PREFIX}/estimators/{run_id}.json"
+
+
+def read_estimator(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A cached estimator (its dict), or None."""
+    try:
+        data = store.read_json(key)
+    except (NotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_estimator(store: ObjectStore, key: str, estimator: dict[str, Any]) -> None:
+    """Cache a version's estimator."""
+    store.write_json(key, estimator)
