@@ -16,6 +16,7 @@ Prints (not asserted on):
 Needs a trained champion in the state folder (``make run-model-training``). Usage::
 
     uv run python benchmarks/history.py --objects 100000 --segments 10000
+    uv run python benchmarks/history.py --skip-window   # part 1 only
 """
 
 from __future__ import annotations
@@ -184,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=200)
     parser.add_argument("--segments", type=int, default=10_000)
     parser.add_argument("--rows-per-segment", type=int, default=1_000)
+    parser.add_argument("--skip-window", action="store_true",
+                        help="Skip part 2 (the large streamed window).")  # fmt: skip
     args = parser.parse_args(argv)
     from driftloop.config.settings import Settings
 
@@ -206,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         large = detect_and_status(env, f"{args.objects:,} objects, {args.segments:,} segments")
         print(f"large / empty: detect x{large[0] / empty[0]:.2f}, status x{large[1] / empty[1]:.2f}"
               " (target within x1.5)")  # fmt: skip
-        large_window(env, settings, args.segments * args.rows_per_segment, tmp / "window.json")
+        if not args.skip_window:
+            rows = args.segments * args.rows_per_segment
+            large_window(env, settings, rows, tmp / "window.json")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
