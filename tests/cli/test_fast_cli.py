@@ -31,9 +31,7 @@ def log_window(state, rows: int = 600) -> None:
     frame.insert(0, "request_id", [f"r-{i}" for i in range(len(frame))])
     frame["prediction"], frame["probability"] = "No", 0.25
     frame = frame.drop(columns=["churn"], errors="ignore")
-    state.store().write_parquet(
-        segment_key(INFERENCE_PREFIX, first, new_segment_id(first)), frame
-    )
+    state.store().write_parquet(segment_key(INFERENCE_PREFIX, first, new_segment_id(first)), frame)
 
 
 def imported(stderr: str) -> set[str]:

@@ -43,8 +43,9 @@ def thresholds_key(ref_id: str, window_rows: int, settings: dict[str, Any]) -> s
     return f"{PREFIX}/null/{ref_id}/{window_rows}-{_settings_tag(settings)}.json"
 
 
-def read_thresholds(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """Cached thresholds, or None when there are none (or the entry is unreadable)."""
+def read_entry(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A cached JSON entry (thresholds, an estimator), or None when there is none (or it is
+    unreadable)."""
     try:
         data = store.read_json(key)
     except (NotFoundError, ValueError):
@@ -52,9 +53,9 @@ def read_thresholds(store: ObjectStore, key: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_thresholds(store: ObjectStore, key: str, thresholds: dict[str, Any]) -> None:
-    """Cache thresholds (a JSON-ready mapping)."""
-    store.write_json(key, thresholds)
+def write_entry(store: ObjectStore, key: str, entry: dict[str, Any]) -> None:
+    """Cache a JSON-ready mapping."""
+    store.write_json(key, entry)
 
 
 def outputs_key(ref_id: str, model_version: str) -> str:
@@ -79,17 +80,3 @@ def write_outputs(store: ObjectStore, key: str, outputs: np.ndarray) -> None:
 def estimator_key(run_id: str) -> str:
     """Key of the performance estimator a model version's training run logged."""
     return f"{PREFIX}/estimators/{run_id}.json"
-
-
-def read_estimator(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """A cached estimator (its dict), or None."""
-    try:
-        data = store.read_json(key)
-    except (NotFoundError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_estimator(store: ObjectStore, key: str, estimator: dict[str, Any]) -> None:
-    """Cache a version's estimator."""
-    store.write_json(key, estimator)

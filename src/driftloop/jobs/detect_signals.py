@@ -63,11 +63,11 @@ def calibrated_thresholds(
     key = drift_cache.thresholds_key(
         ref_id, rows, {**cal.__dict__, "numeric": numeric, "categorical": categorical}
     )
-    cached = drift_cache.read_thresholds(store, key)
+    cached = drift_cache.read_entry(store, key)
     if cached is not None:
         return {name: NullThreshold(**item) for name, item in cached.items()}
     found = calibrate_thresholds(reference, numeric, categorical, rows, cal)
-    drift_cache.write_thresholds(store, key, {k: v.to_dict() for k, v in found.items()})
+    drift_cache.write_entry(store, key, {k: v.to_dict() for k, v in found.items()})
     log.info("calibrated drift thresholds", extra={"window_rows": rows, "cache_key": key})
     return found
 

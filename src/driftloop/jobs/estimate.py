@@ -73,12 +73,12 @@ def load_estimator(
     if not champion.run_id:
         return None
     key = drift_cache.estimator_key(champion.run_id)
-    data = drift_cache.read_estimator(store, key)
+    data = drift_cache.read_entry(store, key)
     if data is None:
         data = tracker_of(tracker).load_run_dict(champion.run_id, ESTIMATOR_ARTIFACT)
         if data is None:
             return None
-        drift_cache.write_estimator(store, key, data)
+        drift_cache.write_entry(store, key, data)
     try:
         return PerformanceEstimator.from_dict(data)
     except (KeyError, TypeError, ValueError):
