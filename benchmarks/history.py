@@ -3,10 +3,11 @@
 Prints (not asserted on):
 
 1. ``driftloop detect --no-report`` and ``driftloop status`` wall seconds (targets <= 2 s
-   each; the best of ``--runs``, with its CPU seconds, which load stretches less), on a copy of the state folder with no history, then with ``--objects``
-   report/event objects (half drift reports, half event records with their index) and
-   ``--segments`` inference-log segments, both over ``--days`` days; the ratio large/empty
-   (target within x1.5).
+   each; the best of ``--runs``, with its CPU seconds, which load stretches less), on a
+   copy of the state folder with no history, then with ``--objects`` report/event objects
+   (half drift reports, half event records with their index) and ``--segments``
+   inference-log segments, both over ``--days`` days; the ratio large/empty (target
+   within x1.5).
 2. A ``--segments`` x ``--rows-per-segment`` row window (default 10,000 x 1,000 = 10 M)
    checked by ``driftloop detect --no-report --window-rows N`` (streamed segment by
    segment): wall seconds and peak memory of that process (targets <= 20 s, <= 1 GB),
