@@ -15,7 +15,7 @@ from driftloop.adapters.champion_record import champion_key
 from ..support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
-HEAVY = ("mlflow", "sklearn", "evidently")
+HEAVY = ("mlflow", "sklearn", "scipy", "evidently")
 """Libraries a steady-state detect or status has no work for."""
 
 
