@@ -116,7 +116,7 @@ def gather_local_status(
     settings: Any, spec: DatasetSpec | None, store: ObjectStore, tracker: TrackerSource
 ) -> dict[str, Any]:
     """The facts from a state folder: the champion, the store, the inference log."""
-    from driftloop.adapters.production_data import read_inference_log
+    from driftloop.adapters.production_data import read_recent_log
 
     facts = gather_store_facts(store, spec)
     facts.update(generated_at=now_iso(), source=f"local {store.url}",
@@ -128,7 +128,7 @@ def gather_local_status(
         facts["errors"].append(f"registry: {exc}")
     try:
         now = datetime.now(UTC)
-        log = read_inference_log(store, since=now - timedelta(hours=1))
+        log = read_recent_log(store, now - timedelta(hours=1))
         facts["traffic"] = log_traffic(log, 60, now)
     except PART_ERRORS as exc:
         facts["traffic"] = None
