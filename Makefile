@@ -28,9 +28,12 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
 
+# --compile-bytecode: every command starts from .pyc files even where PYTHONDONTWRITEBYTECODE
+# is set (then nothing would ever be cached, and each `driftloop` run would spend ~1 s
+# compiling its dependencies); the image does the same (UV_COMPILE_BYTECODE=1).
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 install: .venv/.installed ## Install driftloop and its dev tools into .venv (bootstraps uv)

@@ -3,6 +3,8 @@
     drift-cache/null/<reference-id>/<window>-<settings>.json     calibrated thresholds
     drift-cache/outputs/<reference-id>/v<model-version>.parquet  the model's output on the
                                                                  reference (prediction drift)
+    drift-cache/estimators/<run-id>.json                         a training run's performance
+                                                                 estimator (from MLflow)
 
 A reference id is a hash of the reference rows themselves, so a new dataset version or a
 different ``--reference-data-path`` file never reads another's entries. Entries are written
@@ -41,8 +43,9 @@ def thresholds_key(ref_id: str, window_rows: int, settings: dict[str, Any]) -> s
     return f"{PREFIX}/null/{ref_id}/{window_rows}-{_settings_tag(settings)}.json"
 
 
-def read_thresholds(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """Cached thresholds, or None when there are none (or the entry is unreadable)."""
+def read_entry(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A cached JSON entry (thresholds, an estimator), or None when there is none (or it is
+    unreadable)."""
     try:
         data = store.read_json(key)
     except (NotFoundError, ValueError):
@@ -50,9 +53,9 @@ def read_thresholds(store: ObjectStore, key: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_thresholds(store: ObjectStore, key: str, thresholds: dict[str, Any]) -> None:
-    """Cache thresholds (a JSON-ready mapping)."""
-    store.write_json(key, thresholds)
+def write_entry(store: ObjectStore, key: str, entry: dict[str, Any]) -> None:
+    """Cache a JSON-ready mapping."""
+    store.write_json(key, entry)
 
 
 def outputs_key(ref_id: str, model_version: str) -> str:
@@ -72,3 +75,8 @@ def read_outputs(store: ObjectStore, key: str) -> np.ndarray | None:
 def write_outputs(store: ObjectStore, key: str, outputs: np.ndarray) -> None:
     """Cache a model's outputs on the reference."""
     store.write_parquet(key, pd.DataFrame({"output": np.asarray(outputs, dtype=np.float64)}))
+
+
+def estimator_key(run_id: str) -> str:
+    """Key of the performance estimator a model version's training run logged."""
+    return f"{PREFIX}/estimators/{run_id}.json"

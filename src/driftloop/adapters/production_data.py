@@ -168,3 +168,31 @@ def read_feedback(store: ObjectStore, since: datetime | None = None) -> pd.DataF
     feedback = feedback.sort_values("ts", kind="stable")
     feedback = feedback.drop_duplicates("request_id", keep="last")
     return feedback.reset_index(drop=True)
+
+
+SEGMENT_SPAN = timedelta(minutes=10)
+"""How far a segment's rows may reach past the time its id starts with: none for the
+server's segments (their id is the time they were written, after every row), one flush
+interval for a writer that names a segment by its first row (5 s by default)."""
+
+
+def _may_hold_since(key: str, cutoff: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    if len(name) < len(cutoff) or name[8] != "T":  # a compacted day file, or a foreign name
+        return True
+    return name[: len(cutoff)] >= cutoff
+
+
+def read_recent_log(store: ObjectStore, since: datetime) -> pd.DataFrame:
+    """Logged predictions at or after ``since``, oldest first, reading only the segments
+    whose id time can reach it (``read_inference_log(since=...)`` reads every segment of the
+    day folders it lists: a day of traffic for the last hour's)."""
+    cutoff = f"{(since - SEGMENT_SPAN).astimezone(UTC):%Y%m%dT%H%M%S%f}Z"
+    keys = [k for k in newest_segment_keys(store, INFERENCE_PREFIX, since)
+            if _may_hold_since(k, cutoff)]  # fmt: skip
+    frames = [f for f in _read_segments(store, reversed(keys)) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["request_id", "ts", "model_version", "source"])
+    log = pd.concat(frames, ignore_index=True)
+    log = log[log["ts"] >= _as_utc(since)]
+    return log.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -131,7 +131,7 @@ def detect(
     result = detect_drift(
         ctx.spec,
         ctx.store,
-        ctx.tracker,
+        ctx.deferred_tracker(),
         window_rows,
         current_data_path,
         reference_data_path,
@@ -360,7 +360,7 @@ def status(
         except DriftloopError as exc:  # the facts that need no spec are still worth showing
             err_console.print(f"[yellow]warning:[/] {exc}", highlight=False)
             loaded_spec = None
-        facts = gather_local_status(ctx.settings, loaded_spec, ctx.store, ctx.tracker)
+        facts = gather_local_status(ctx.settings, loaded_spec, ctx.store, ctx.deferred_tracker())
     if as_json:
         console.print_json(json.dumps(facts, default=str))
     else:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from driftloop.adapters.tracking import Tracker
     from driftloop.config.settings import Settings
     from driftloop.config.spec import DatasetSpec
+    from driftloop.jobs.champion import DeferredTracker
 
 console = Console()
 err_console = Console(stderr=True)
@@ -125,3 +126,10 @@ class Context:
 
             self._tracker = Tracker(self.settings, self.store)
         return self._tracker
+
+    def deferred_tracker(self) -> DeferredTracker:
+        """The tracker for jobs that need MLflow only when the store does not know something
+        yet (``detect``, ``status``): built, once, the first time they ask."""
+        from driftloop.jobs.champion import DeferredTracker
+
+        return DeferredTracker(self.settings.model_name, lambda: self.tracker)

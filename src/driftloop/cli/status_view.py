@@ -61,11 +61,22 @@ def _model_table(model: Mapping[str, Any] | None) -> Table:
     t.add_row("candidate", f"{model.get('candidate') or '-'} ({model.get('kind') or '-'})")
     if model.get("fast_path"):
         t.add_row("fast path", str(model["fast_path"]))
+    if model.get("origin"):
+        t.add_row("champion from", _origin(model["origin"]))
     for k, v in (model.get("metrics") or {}).items():
         t.add_row(k, _num(v))
     if model.get("last_reload_error"):
         t.add_row("[red]last reload error[/]", str(model["last_reload_error"].get("error")))
     return t
+
+
+def _origin(origin: Mapping[str, Any]) -> str:
+    """Where the champion was read: the store's record (a copy of the registry's alias,
+    who copied it and when) or the registry itself."""
+    if origin.get("from") != "record":
+        return "the registry (no champion record in the store yet)"
+    return (f"the store's champion record, copied from the registry by "
+            f"{origin.get('written_by')} at {_when(origin.get('written_at'))}")  # fmt: skip
 
 
 def _windows_table(windows: list[Mapping[str, Any]], policy: Mapping[str, Any]) -> Table:

@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import rel_entr
 
 FeatureKind = Literal["numeric", "categorical"]
 Method = Literal["wasserstein", "jensenshannon"]
@@ -281,6 +280,16 @@ def pool_rare(
     ref = np.r_[ref_counts[keep], ref_counts[rare].sum()]
     cur = np.r_[cur_counts[keep], cur_counts[rare].sum()]
     return ref, cur
+
+
+def rel_entr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise ``x * log(x / y)``, 0 where ``x`` is 0 (``scipy.special.rel_entr`` for the
+    distributions a Jensen-Shannon mixture gives, where ``y > 0`` wherever ``x > 0``): numpy,
+    so a drift check does not import scipy (0.2 s of every ``detect``)."""
+    positive = x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = x * np.log(np.where(positive, x, 1.0) / np.where(positive, y, 1.0))
+    return np.where(positive, terms, 0.0)
 
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import rel_entr
 
 from driftloop.core.drift_stats import (
     JENSEN_SHANNON,
@@ -38,6 +37,7 @@ from driftloop.core.drift_stats import (
     WASSERSTEIN,
     Method,
     pool_rare,
+    rel_entr,
 )
 
 

@@ -24,7 +24,7 @@ from driftloop.adapters.reports import (
     write_report,
 )
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import ModelVersionInfo, Tracker
+from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
@@ -34,6 +34,7 @@ from driftloop.core.performance import PerformanceCheck
 from driftloop.core.policy import RetrainDecision, SignalVerdict, decide_retrain
 from driftloop.events.delivery import emit_event
 from driftloop.events.model import DriftEvent, DriftWindow, Receipt
+from driftloop.jobs.champion import TrackerSource, known_champion
 from driftloop.jobs.detect_history import last_retrain_time, recent_history
 from driftloop.jobs.detect_signals import (
     as_calibration,
@@ -199,7 +200,7 @@ def _thresholds(
 def _other_signals(
     spec: DatasetSpec,
     store: ObjectStore,
-    tracker: Tracker,
+    tracker: TrackerSource,
     champion: ModelVersionInfo | None,
     frames: tuple[pd.DataFrame, pd.DataFrame],
     summary: DriftSummary,
@@ -238,7 +239,7 @@ class Serving:
 def judge_window(
     spec: DatasetSpec,
     store: ObjectStore,
-    tracker: Tracker,
+    tracker: TrackerSource,
     reference: tuple[pd.DataFrame, PreparedReference],
     current: pd.DataFrame,
     serving: Serving,
@@ -319,16 +320,18 @@ def prepare_for(spec: DatasetSpec, reference: pd.DataFrame) -> PreparedReference
 def detect_drift(
     spec: DatasetSpec,
     store: ObjectStore,
-    tracker: Tracker,
+    tracker: TrackerSource,
     window_rows: int | None = None,
     current_data_path: str = "",
     reference_data_path: str = "",
     report: bool = True,
 ) -> DetectResult:
     """Check one window, write the report, decide. Does not emit (see ``emit_for``).
-    Windows over ``STREAM_ROWS`` rows are read segment by segment (no HTML for them)."""
+    Windows over ``STREAM_ROWS`` rows are read segment by segment (no HTML for them).
+    The champion comes from its record in the store (``jobs.champion``): MLflow is opened
+    only when the store does not know something yet."""
     started = time.perf_counter()
-    champion = tracker.alias_version("champion")
+    champion = known_champion(store, tracker, "detect").info
     from_file = bool(current_data_path)
     versions = (champion.version, champion.dataset_version) if champion else (None, None)
     reference = _reference(store, versions[1], reference_data_path)
@@ -341,7 +344,7 @@ def detect_drift(
     current = current_window(store, rows, versions[0] if not from_file else None,
                              current_data_path)  # fmt: skip
     prepared = prepare_for(spec, reference) if len(current) else _NO_REFERENCE
-    now_champion = tracker.alias_version("champion") if len(current) else champion
+    now_champion = known_champion(store, tracker, "detect").info if len(current) else champion
     serving = Serving(champion, now_champion.version if now_champion else None, from_file)
     result = judge_window(spec, store, tracker, (reference, prepared), current, serving, started)
     record_check(store, spec, result, (reference, current), "now" if report else "never",

@@ -17,7 +17,7 @@ import pandas as pd
 
 from driftloop.adapters import drift_cache
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import ModelVersionInfo, Tracker
+from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.spec import DatasetSpec, DriftPolicyConfig
 from driftloop.core.drift_stats import FeatureDrift, compute_drift
 from driftloop.core.null_thresholds import (
@@ -29,6 +29,7 @@ from driftloop.core.null_thresholds import (
 from driftloop.core.performance import PerformanceCheck, assess_performance, baseline_score
 from driftloop.core.policy import PREDICTION_DRIFT, SignalVerdict
 from driftloop.core.threshold import threshold_from_tags
+from driftloop.jobs.champion import TrackerSource, tracker_of
 
 log = logging.getLogger("driftloop.detect")
 PREDICTION = "prediction"
@@ -62,11 +63,11 @@ def calibrated_thresholds(
     key = drift_cache.thresholds_key(
         ref_id, rows, {**cal.__dict__, "numeric": numeric, "categorical": categorical}
     )
-    cached = drift_cache.read_thresholds(store, key)
+    cached = drift_cache.read_entry(store, key)
     if cached is not None:
         return {name: NullThreshold(**item) for name, item in cached.items()}
     found = calibrate_thresholds(reference, numeric, categorical, rows, cal)
-    drift_cache.write_thresholds(store, key, {k: v.to_dict() for k, v in found.items()})
+    drift_cache.write_entry(store, key, {k: v.to_dict() for k, v in found.items()})
     log.info("calibrated drift thresholds", extra={"window_rows": rows, "cache_key": key})
     return found
 
@@ -77,15 +78,19 @@ def as_calibration(thresholds: dict[str, NullThreshold]) -> dict[str, tuple[str,
 
 
 def _reference_outputs(
-    spec: DatasetSpec, store: ObjectStore, tracker: Tracker, version: str, reference: pd.DataFrame
+    spec: DatasetSpec,
+    store: ObjectStore,
+    tracker: TrackerSource,
+    version: str,
+    reference: pd.DataFrame,
 ) -> np.ndarray:
-    """The model's output on the reference rows: scored once per model version and reference,
-    then read from the cache."""
+    """The model's output on the reference rows: scored once per model version and reference
+    (the only time a check loads the model), then read from the cache."""
     key = drift_cache.outputs_key(drift_cache.reference_id(reference[list(spec.features)]), version)
     cached = drift_cache.read_outputs(store, key)
     if cached is not None and len(cached) == len(reference):
         return cached
-    pipeline = tracker.load_pipeline(version)
+    pipeline = tracker_of(tracker).load_pipeline(version)
     x = reference[list(spec.features)]
     out = pipeline.predict_proba(x)[:, 1] if spec.is_classification else pipeline.predict(x)
     outputs = np.asarray(out, dtype=np.float64)
@@ -104,7 +109,7 @@ class PredictionDrift:
 def prediction_drift(
     spec: DatasetSpec,
     store: ObjectStore,
-    tracker: Tracker,
+    tracker: TrackerSource,
     champion: ModelVersionInfo,
     reference: pd.DataFrame,
     current: pd.DataFrame,

@@ -1,9 +1,11 @@
 """Estimated next to realised performance of the serving model on one checked window.
 
 The estimator (``core.estimate``) was fitted on the model's validation outputs at training
-time and stored in its MLflow run; the window's logged outputs give the estimate, and the
-window's rows that have labels (``/feedback``) give the realised metrics on the same rows, so
-each report shows how far the estimate was off. ``detect`` calls this on every check.
+time and stored in its MLflow run (copied into the store's drift cache the first time a
+check needs it, so later checks do not open MLflow); the window's logged outputs give the
+estimate, and the window's rows that have labels (``/feedback``) give the realised metrics
+on the same rows, so each report shows how far the estimate was off.
+``detect`` calls this on every check.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftloop.adapters import drift_cache
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import ModelVersionInfo, Tracker
+from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.estimate import (
     ESTIMATOR_ARTIFACT,
@@ -30,6 +33,7 @@ from driftloop.core.performance import baseline_score
 from driftloop.core.policy import SignalVerdict
 from driftloop.core.retraining import join_feedback
 from driftloop.core.threshold import threshold_from_tags
+from driftloop.jobs.champion import TrackerSource, tracker_of
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,22 @@ class WindowEstimate:
         }  # fmt: skip
 
 
-def load_estimator(tracker: Tracker, champion: ModelVersionInfo) -> PerformanceEstimator | None:
-    """The estimator stored with a model version's run (None for models trained without one)."""
+def load_estimator(
+    store: ObjectStore, tracker: TrackerSource, champion: ModelVersionInfo
+) -> PerformanceEstimator | None:
+    """The estimator stored with a model version's run (None for models trained without one),
+    from the drift cache once a check has copied it there. A run without one is asked again
+    each time (the tracker cannot tell "none" from "not reachable", and a cached "none" would
+    switch the signal off for good)."""
     if not champion.run_id:
         return None
-    data = tracker.load_run_dict(champion.run_id, ESTIMATOR_ARTIFACT)
+    key = drift_cache.estimator_key(champion.run_id)
+    data = drift_cache.read_entry(store, key)
     if data is None:
-        return None
+        data = tracker_of(tracker).load_run_dict(champion.run_id, ESTIMATOR_ARTIFACT)
+        if data is None:
+            return None
+        drift_cache.write_entry(store, key, data)
     try:
         return PerformanceEstimator.from_dict(data)
     except (KeyError, TypeError, ValueError):
@@ -94,7 +107,7 @@ def _labelled_outputs(
 def estimate_window(
     spec: DatasetSpec,
     store: ObjectStore,
-    tracker: Tracker,
+    tracker: TrackerSource,
     champion: ModelVersionInfo | None,
     window: pd.DataFrame,
 ) -> WindowEstimate | None:
@@ -103,7 +116,7 @@ def estimate_window(
     column = "probability" if spec.is_classification else "prediction"
     if champion is None or window.empty or column not in window.columns:
         return None
-    estimator = load_estimator(tracker, champion)
+    estimator = load_estimator(store, tracker, champion)
     if estimator is None:
         return None
     output = pd.to_numeric(window[column], errors="coerce").to_numpy(dtype=float)

@@ -3,7 +3,8 @@
 ``train``, ``retrain`` and ``promote`` all come through here, so every promotion is the
 same decision (``core.gate.decide_promotion``, both models scored on the same rows),
 recorded the same way (tags on the run and on the challenger) and applied the same way
-(champion-moved check, artifact re-check, ``datasets/latest.json``).
+(champion-moved check, artifact re-check, the store's champion record,
+``datasets/latest.json``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from driftloop.core.gate import GateDecision, decide_promotion
 from driftloop.core.metrics import score_pipeline
 from driftloop.core.prepare import features_and_target
 from driftloop.core.threshold import threshold_from_tags
+from driftloop.jobs.champion import record_promotion, registry_champion
 
 
 def score_version(
@@ -85,7 +87,7 @@ def apply_promotion(
     if not decision.promote:
         raise DriftloopError(f"the gate did not pass v{decision.challenger_version}: "
                              f"{decision.reason}")  # fmt: skip
-    current = tracker.alias_version("champion")
+    current = registry_champion(tracker, store, "promote")
     current_version = current.version if current else None
     if current_version != decision.champion_version:
         raise DriftloopError(
@@ -105,4 +107,5 @@ def apply_promotion(
             "replaced_version": decision.champion_version or "",
         },
     )
+    record_promotion(tracker, store, decision.challenger_version)
     set_latest(store, dataset_version)

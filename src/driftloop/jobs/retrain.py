@@ -31,6 +31,7 @@ from driftloop.config.spec import DatasetSpec
 from driftloop.core.gate import GateDecision
 from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
 from driftloop.core.statuses import EventStatus, RetrainStatus, event_status
+from driftloop.jobs.champion import registry_champion
 from driftloop.jobs.progress import ProgressCallback, no_progress
 from driftloop.jobs.promote import apply_promotion, gate_challenger, record_decision
 
@@ -210,7 +211,7 @@ def _training_data(
     spec: DatasetSpec, store: ObjectStore, tracker: Tracker, inputs: RetrainInputs
 ) -> _TrainingData:
     """The champion's training rows plus the labelled recent rows not held out."""
-    champion = tracker.alias_version("champion")
+    champion = registry_champion(tracker, store, "retrain")
     if champion is None or champion.dataset_version is None:
         raise NotFoundError("no champion with a dataset version: run `driftloop train` first")
     base_ds = open_dataset(store, champion.dataset_version)

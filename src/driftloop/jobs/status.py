@@ -1,7 +1,8 @@
 """``driftloop status``: gather the facts of the loop (the CLI shows them as tables).
 
-Locally the facts come from the state folder (registry champion, drift reports, events,
-retrains, inference log and feedback); for a running server they come from its
+Locally the facts come from the state folder (the champion from its record in the store,
+from the registry only when there is none yet; drift reports, events, retrains, inference
+log and feedback); for a running server they come from its
 ``GET /dashboard/data``, which the server builds with the same functions (its traffic
 from its own metrics). ``gather_store_facts`` is shared with the dashboard.
 """
@@ -27,6 +28,7 @@ from driftloop.core.loop_facts import (
     window_from_report,
 )
 from driftloop.core.traffic import log_traffic
+from driftloop.jobs.champion import TrackerSource, known_champion
 
 WINDOW_LIMIT = 60
 """Newest drift windows shown."""
@@ -96,27 +98,37 @@ def gather_store_facts(
     return facts
 
 
+def _champion_facts(store: ObjectStore, tracker: TrackerSource) -> dict[str, Any] | None:
+    """The champion (record first, registry when there is none) and where it was read."""
+    lookup = known_champion(store, tracker, "status")
+    info = lookup.info
+    if info is None:
+        return None
+    facts = model_facts(
+        {"name": info.name, "version": info.version, "loaded": None,
+         "dataset_version": info.dataset_version, "candidate": info.tags.get("candidate"),
+         "kind": info.tags.get("kind"), "champion_version": info.version}, info.tags)  # fmt: skip
+    facts["origin"] = lookup.origin(store)
+    return facts
+
+
 def gather_local_status(
-    settings: Any, spec: DatasetSpec | None, store: ObjectStore, tracker: Any
+    settings: Any, spec: DatasetSpec | None, store: ObjectStore, tracker: TrackerSource
 ) -> dict[str, Any]:
-    """The facts from a state folder: registry champion, store, inference log."""
-    from driftloop.adapters.production_data import read_inference_log
+    """The facts from a state folder: the champion, the store, the inference log."""
+    from driftloop.adapters.production_data import read_recent_log
 
     facts = gather_store_facts(store, spec)
     facts.update(generated_at=now_iso(), source=f"local {store.url}",
                  policy=policy_facts(spec) if spec else None, monitor=None)  # fmt: skip
     try:
-        info = tracker.alias_version("champion")
+        facts["model"] = _champion_facts(store, tracker)
     except PART_ERRORS as exc:
-        info = None
+        facts["model"] = None
         facts["errors"].append(f"registry: {exc}")
-    facts["model"] = None if info is None else model_facts(
-        {"name": info.name, "version": info.version, "loaded": None,
-         "dataset_version": info.dataset_version, "candidate": info.tags.get("candidate"),
-         "kind": info.tags.get("kind"), "champion_version": info.version}, info.tags)  # fmt: skip
     try:
         now = datetime.now(UTC)
-        log = read_inference_log(store, since=now - timedelta(hours=1))
+        log = read_recent_log(store, now - timedelta(hours=1))
         facts["traffic"] = log_traffic(log, 60, now)
     except PART_ERRORS as exc:
         facts["traffic"] = None

@@ -19,6 +19,7 @@ from driftloop.core.gate import GateDecision
 from driftloop.core.metrics import best_candidate, score_pipeline
 from driftloop.core.prepare import features_and_target
 from driftloop.core.threshold import THRESHOLD_TAG, fit_threshold
+from driftloop.jobs.champion import registry_champion
 from driftloop.jobs.progress import ProgressCallback, Step, no_progress
 from driftloop.jobs.promote import (
     apply_promotion,
@@ -209,7 +210,7 @@ def train_models(
     )
     version = fit.registered.version
     test_scores = score_version(spec, tracker, version, test)
-    champion = tracker.alias_version("champion")
+    champion = registry_champion(tracker, store, "train")
     decision = gate_challenger(spec, tracker, version, champion, test, test_scores)
     record_decision(
         tracker,

@@ -5,7 +5,9 @@ whole request, so a swap never mixes two versions in one answer. Loading happens
 request path (a thread), under a lock so the watcher and ``/admin/reload`` never load at
 the same time. A version that fails to load leaves the old one serving; the failure is
 kept for ``/model``, logged and counted, and that version is retried with back-off (an
-explicit reload retries it at once).
+explicit reload retries it at once). Each time the ``champion`` alias's answer changes,
+the store's champion record is made to say the same (``adapters.champion_record``: what
+``detect`` and ``status`` read instead of the registry).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from driftloop.adapters.champion_record import same_champion, sync_champion_record
 from driftloop.adapters.store import ObjectStore
-from driftloop.adapters.tracking import Tracker
+from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.serve.loaded_model import LoadedModel, load_model
 from driftloop.serve.telemetry import Telemetry
 
@@ -87,6 +90,22 @@ class ModelHolder:
         self.last_error: ReloadFailure | None = None
         self._failures = 0
         self._retry_after = 0.0
+        self._recorded: tuple[ModelVersionInfo | None] | None = None
+        """The champion last copied into the store's record (None: not yet)."""
+
+    def _copy_champion(self, info: ModelVersionInfo | None) -> None:
+        """Make the store's champion record say what the registry just said (read and
+        written only when that answer changed since the last copy)."""
+        if self.alias != "champion" or (
+            self._recorded is not None and same_champion(self._recorded[0], info)
+        ):
+            return
+        try:
+            sync_champion_record(self.store, self.tracker.model_name, info, "serve")
+        except OSError as exc:  # the store is down: serving goes on; the next poll retries
+            log.warning("could not update the champion record", extra={"error": str(exc)})
+            return
+        self._recorded = (info,)
 
     @property
     def current(self) -> LoadedModel | None:
@@ -117,6 +136,7 @@ class ModelHolder:
                 info = self.tracker.alias_version(self.alias)
             except Exception as exc:  # noqa: BLE001 - registry down: keep serving, report it
                 return ReloadOutcome(None, previous, previous, False, self._fail(None, exc))
+            self._copy_champion(info)
             if info is None:
                 self.champion_version = None
                 error = f"model {self.tracker.model_name} has no '{self.alias}' alias"
