@@ -3,9 +3,10 @@
 MLServer 1.7.1 pins an older FastAPI than driftloop, so it gets its own Python 3.11 venv
 (from docker/mlserver/requirements.txt, the file the image installs), cached under
 ~/.cache/driftloop-venvs (or $CLUSTER_SIM_VENV_CACHE). The model is a driftloop pipeline
-logged with mlflow.sklearn (skops, predict_proba) and registered as driftloop-model@champion
-in a SQLite registry; MLServer starts with the model-settings.json of the rendered manifest,
-unchanged, on 127.0.0.1, and its V2 predictions must equal the pipeline's own.
+logged by driftloop's Tracker (mlflow.sklearn, skops, predict_proba) and registered as
+driftloop-model@champion in a SQLite registry; MLServer starts with the model-settings.json
+of the rendered manifest, unchanged, on 127.0.0.1, and its V2 predictions must equal the
+pipeline's own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import socket
 import subprocess
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,33 +94,22 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, pd.Dat
 def _client(uri: str) -> Any:
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(uri, uri)
 
 
 def _register(uri: str, pipeline: Any, x_serve: pd.DataFrame) -> str:
-    """Log a pipeline as MLServer's MLflow runtime loads it; the new version's number."""
-    import mlflow
-    from mlflow.models import infer_signature
+    """Log a pipeline as driftloop's training does (skops, predict_proba) in the "mlserver"
+    experiment of the SQLite registry at ``uri`` and register it; the new version's number."""
+    from driftloop.adapters.store import ObjectStore
+    from driftloop.adapters.tracking import Tracker
+    from driftloop.config.settings import Settings
 
-    from driftloop.adapters.tracking import SKOPS_TRUSTED_TYPES
-
-    experiment = _client(uri).get_experiment_by_name("mlserver").experiment_id
-    signature = infer_signature(x_serve, pipeline.predict_proba(x_serve))
-    with warnings.catch_warnings(), mlflow.start_run(experiment_id=experiment):
-        warnings.simplefilter("ignore")
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature,
-            pip_requirements=["mlflow", "scikit-learn", "lightgbm", "skops"],
-            serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            pyfunc_predict_fn="predict_proba",
-            registered_model_name=MODEL_NAME,
-        )
-    return str(info.registered_model_version)
+    root = Path(uri.removeprefix("sqlite:///")).parent
+    settings = Settings(state_dir=root, mlflow_tracking_uri=uri, experiment_name="mlserver")
+    tracker = Tracker(settings, ObjectStore.from_settings(settings))
+    with tracker.run("mlserver") as run_id:
+        model_uri = tracker.log_pipeline(pipeline, x_serve, classification=True)
+    return tracker.register(model_uri, run_id, tags={}).version
 
 
 def _free_port() -> int:

@@ -39,12 +39,13 @@ def client(server: ServerProcess) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def pipeline(module_state: TrainedState) -> Any:
-    """The champion as MLflow loads it (no driftloop code involved)."""
+    """The champion as MLflow loads it (no driftloop code involved), from where the
+    registry says its files are."""
     import mlflow
 
-    mlflow.set_tracking_uri(module_state.tracking_uri)
-    mlflow.set_registry_uri(module_state.tracking_uri)
-    return mlflow.sklearn.load_model(f"models:/{MODEL_NAME}@champion")
+    client = mlflow.MlflowClient(module_state.tracking_uri, module_state.tracking_uri)
+    version = client.get_model_version_by_alias(MODEL_NAME, "champion").version
+    return mlflow.sklearn.load_model(client.get_model_version_download_uri(MODEL_NAME, version))
 
 
 @pytest.fixture(scope="module")

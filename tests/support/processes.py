@@ -67,8 +67,8 @@ def run_cli(
     args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `driftloop` command in a subprocess, as a user would."""
-    # hermetic: no DRIFTLOOP_/MLFLOW_ variable leaks in from the test process (in-process
-    # tests set MLFLOW_TRACKING_URI and friends), only what the test passes
+    # hermetic: no DRIFTLOOP_/MLFLOW_ variable leaks in from the shell that runs the tests
+    # (a developer's MLFLOW_TRACKING_URI, say), only what the test passes
     inherited = {
         k: v
         for k, v in os.environ.items()

@@ -95,11 +95,8 @@ def train_state(root: Path) -> TrainedState:
 
 
 def registry_client(state_dir: Path | str) -> Any:
-    """An MLflow client on a state folder's registry.
-
-    Both URIs are explicit: ``MlflowClient(uri)`` alone takes the registry from the process'
-    globals, which any in-process ``Tracker`` of another test has set to its own database.
-    """
+    """An MLflow client on a state folder's registry (both URIs given, as ``Tracker`` does:
+    neither reads MLflow's process-wide URIs)."""
     import mlflow
 
     uri = f"sqlite:///{Path(state_dir) / 'mlflow.db'}"
