@@ -81,3 +81,23 @@ def test_compact_after_zero_days_merges_today_and_later_segments_stay_readable(t
     assert again.segments_merged == 2
     assert len(store.list(f"{INFERENCE_PREFIX}/2026/06/10")) == 1
     assert len(read_inference_log(store)) == 21
+
+
+def test_a_half_done_compaction_reads_each_request_once_and_the_next_run_folds_it(
+    tmp_path: Path,
+):
+    """The merged file is written before the small segments are deleted: a reader in
+    between (or after a crash there) sees both; it must count each request once."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    log_segments(store, days=2, per_day=3)
+    before = read_inference_log(store)
+    folder = f"{INFERENCE_PREFIX}/2026/06/09"
+    day = pd.concat([store.read_parquet(f"{folder}/{n}") for n in store.children(folder)])
+    store.write_parquet(f"{folder}/20260609-compacted-deadbeef.parquet", day)  # crash here
+    assert len(store.list(folder)) == 4
+    pd.testing.assert_frame_equal(read_inference_log(store), before)
+    assert len(read_inference_log(store, limit_rows=12)) == 12
+    compact(store, RetentionSettings(), today=TODAY)
+    assert len(store.list(folder)) == 1
+    assert len(store.read_parquet(store.list(folder)[0])) == 15
+    pd.testing.assert_frame_equal(read_inference_log(store), before)

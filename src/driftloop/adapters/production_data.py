@@ -105,6 +105,15 @@ def _read_segments(store: ObjectStore, keys: Iterable[str]) -> list[pd.DataFrame
     return [store.read_parquet(k) for k in keys]
 
 
+def one_row_per_request(log: pd.DataFrame) -> pd.DataFrame:
+    """``log`` (sorted by time) with each request id once: a reader that lists a day folder
+    while ``driftloop compact`` merges it (merged file written, small segments not yet
+    deleted), or after a compaction that crashed there, sees those rows twice."""
+    if "request_id" not in log.columns or not log["request_id"].duplicated().any():
+        return log
+    return log.drop_duplicates("request_id", keep="first").reset_index(drop=True)
+
+
 def _as_utc(since: datetime) -> pd.Timestamp:
     ts = pd.Timestamp(since)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -149,7 +158,7 @@ def read_inference_log(
     log = pd.concat(frames, ignore_index=True)
     if since is not None:
         log = log[log["ts"] >= _as_utc(since)]
-    log = log.sort_values("ts", kind="stable").reset_index(drop=True)
+    log = one_row_per_request(log.sort_values("ts", kind="stable").reset_index(drop=True))
     if limit_rows is not None:
         log = log.tail(limit_rows).reset_index(drop=True)
     return log
@@ -195,4 +204,4 @@ def read_recent_log(store: ObjectStore, since: datetime) -> pd.DataFrame:
         return pd.DataFrame(columns=["request_id", "ts", "model_version", "source"])
     log = pd.concat(frames, ignore_index=True)
     log = log[log["ts"] >= _as_utc(since)]
-    return log.sort_values("ts", kind="stable").reset_index(drop=True)
+    return one_row_per_request(log.sort_values("ts", kind="stable").reset_index(drop=True))

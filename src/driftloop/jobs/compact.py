@@ -3,7 +3,7 @@
 * past days' inference-log segments (older than ``compact_after_days``) are merged into one
   ``<yyyymmdd>-compacted-<token>.parquet`` per day (rows sorted by time), then the small
   segments are deleted (the merged file is written first: a crash leaves duplicates for one
-  day at worst, never a gap);
+  day at worst, never a gap; readers and the next compaction keep one row per request id);
 * stores of the flat layout of before are migrated: ``reports/<id>/`` and
   ``retrains/<id>.json`` move into their day folders, and event records get their day index;
 * retention (``DRIFTLOOP_RETENTION__*``): day folders older than the kept days are deleted
@@ -21,7 +21,11 @@ import pandas as pd
 
 from driftloop.adapters import event_records, reports, retrain_records
 from driftloop.adapters.partitions import days_newest_first, legacy_names
-from driftloop.adapters.production_data import FEEDBACK_PREFIX, INFERENCE_PREFIX
+from driftloop.adapters.production_data import (
+    FEEDBACK_PREFIX,
+    INFERENCE_PREFIX,
+    one_row_per_request,
+)
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.errors import NotFoundError
 from driftloop.config.settings import RetentionSettings
@@ -42,7 +46,7 @@ def _compact_day(store: ObjectStore, folder: str, day: date) -> int:
     if len(keys) <= 1:
         return 0
     frame = pd.concat([store.read_parquet(k) for k in keys], ignore_index=True)
-    frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
+    frame = one_row_per_request(frame.sort_values("ts", kind="stable").reset_index(drop=True))
     merged = f"{folder}/{day:%Y%m%d}-compacted-{secrets.token_hex(4)}.parquet"
     store.write_parquet(merged, frame)
     for key in keys:
