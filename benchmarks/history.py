@@ -133,7 +133,8 @@ def exact_verdicts(settings: Any, window_rows: int) -> Any:
     from driftloop.adapters.store import ObjectStore
     from driftloop.adapters.tracking import Tracker
     from driftloop.config.spec import load_spec
-    from driftloop.core.drift_stats import categorical_verdict, prepare_reference, summarise
+    from driftloop.core.drift_reference import categorical_verdict, prepare_reference
+    from driftloop.core.drift_verdict import summarise
 
     spec = load_spec(settings.spec)
     store = ObjectStore.from_settings(settings)

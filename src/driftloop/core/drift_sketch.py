@@ -29,16 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from driftloop.core.drift_stats import (
+from driftloop.core.drift_distance import LOW_CARDINALITY_MAX, jensen_shannon
+from driftloop.core.drift_reference import NumericReference, PreparedReference, categorical_verdict
+from driftloop.core.drift_verdict import (
     JENSEN_SHANNON,
-    LOW_CARDINALITY_MAX,
     WASSERSTEIN,
     DriftSummary,
     FeatureDrift,
-    NumericReference,
-    PreparedReference,
-    categorical_verdict,
-    jensen_shannon,
     summarise,
     verdict,
 )

@@ -31,14 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
 
-from driftloop.core.drift_stats import (
-    JENSEN_SHANNON,
-    LOW_CARDINALITY_MAX,
-    MIN_NORM,
-    WASSERSTEIN,
-    Method,
-    pool_rare,
-)
+from driftloop.core.drift_distance import LOW_CARDINALITY_MAX, MIN_NORM, pool_rare
+from driftloop.core.drift_verdict import JENSEN_SHANNON, WASSERSTEIN, Method
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import pandas as pd
 from driftloop.adapters.production_data import INFERENCE_PREFIX, newest_segment_keys
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.spec import DatasetSpec
+from driftloop.core.drift_reference import PreparedReference
 from driftloop.core.drift_sketch import WindowSketch, new_sketch
-from driftloop.core.drift_stats import PreparedReference
 from driftloop.events.model import DriftWindow
 
 if TYPE_CHECKING:
