@@ -46,6 +46,16 @@ def test_missing_object_is_not_found(store):
         store.read_bytes("nope/x.json")
 
 
+def test_read_many_keeps_the_order_and_names_a_missing_object(store):
+    keys = [f"many/{n:02d}.bin" for n in range(12)]
+    for n, key in enumerate(keys):
+        store.write_bytes(key, bytes([n]) * (n + 1))
+    order = keys[::-1] + keys[:3]
+    assert store.read_many(order) == [store.read_bytes(k) for k in order]
+    with pytest.raises(NotFoundError, match="not in the store"):
+        store.read_many([keys[0], "many/absent.bin", keys[1]])
+
+
 def test_create_exclusive_only_once(store):
     assert store.create_exclusive("locks/l.json", b"{}")
     assert not store.create_exclusive("locks/l.json", b"{}")
