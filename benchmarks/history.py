@@ -16,6 +16,7 @@ Prints (not asserted on):
 Needs a trained champion in the state folder (``make run-model-training``). Usage::
 
     uv run python benchmarks/history.py --objects 100000 --segments 10000
+    uv run python benchmarks/history.py --only-window    # part 2 alone
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=200)
     parser.add_argument("--segments", type=int, default=10_000)
     parser.add_argument("--rows-per-segment", type=int, default=1_000)
+    parser.add_argument("--only-window", action="store_true", help="part 2 alone")
     args = parser.parse_args(argv)
     from driftloop.config.settings import Settings
 
@@ -197,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         env.pop("DRIFTLOOP_STORE", None)
         os.environ.update(env)
         settings = Settings()
+        if args.only_window:
+            write_segments(settings, args.segments, args.rows_per_segment, args.days)
+            large_window(env, settings, args.segments * args.rows_per_segment, tmp / "window.json")
+            return 0
         write_segments(settings, 20, 100)  # a window to check
         empty = detect_and_status(env, "no history")
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ counts per categorical one. No Python object is made per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,9 @@ import pyarrow.parquet as pq
 from driftloop.adapters.store import ObjectStore
 
 TS, MODEL_VERSION = "ts", "model_version"
-_TIME_UNITS = {"milliseconds": "ms", "microseconds": "us", "nanoseconds": "ns"}
+_PARQUET_NS = {"milliseconds": 10**6, "microseconds": 10**3, "nanoseconds": 1}
+_ARROW_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+"""Nanoseconds per unit of a timestamp, as Parquet and Arrow name the units."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,11 @@ def read_log_columns(
     table = _concat([s.table for s in segments] or [pa.table({})])
     if newest is not None:
         table = _newest(table, newest)
-        start, end = _time_range(table.column(TS)) if TS in table.column_names else (None, None)
+        span = _span(table.column(TS)) if TS in table.column_names else None
     else:
-        start, end = _earliest(s.start for s in segments), _latest(s.end for s in segments)
+        spans = [s.span for s in segments if s.span is not None]
+        span = (min(lo for lo, _ in spans), max(hi for _, hi in spans)) if spans else None
+    start, end = (None, None) if span is None else (_utc(span[0]), _utc(span[1]))
     present, rows = set(table.column_names), table.num_rows
     return LogColumns(
         rows,
@@ -74,11 +78,14 @@ def read_log_columns(
     )
 
 
+Span = tuple[int, int]
+"""The earliest and latest ``ts`` of some rows, in nanoseconds since the epoch (UTC)."""
+
+
 @dataclass(frozen=True)
 class _Segment:
     table: pa.Table
-    start: pd.Timestamp | None
-    end: pd.Timestamp | None
+    span: Span | None
 
 
 def _segment(
@@ -99,20 +106,23 @@ def _segment(
     names = metadata.schema.names
     served, version_read = _served_from_statistics(metadata, names, model_version)
     if served is False:  # another version's segment: nothing to decode
-        return _Segment(pa.table({}), None, None)
-    # With rows of other versions in it, the segment's own time range is not the rows'.
-    stamps = None if keep_ts or version_read else _time_range_from_statistics(metadata, names)
+        return _Segment(pa.table({}), None)
+    span, decode_ts = None, TS in names
+    if decode_ts and not (keep_ts or version_read):
+        # With rows of other versions in it, the segment's own time range is not the rows'.
+        span = _span_from_statistics(metadata, names.index(TS))
+        decode_ts = span is None
     wanted = [n for n in (*numeric, *categorical) if n in names]
-    extra = [c for c, need in ((TS, stamps is None), (MODEL_VERSION, version_read)) if need]
-    table = parquet.read(columns=wanted + [c for c in extra if c in names], use_threads=False)
+    extra = [c for c, need in ((TS, decode_ts), (MODEL_VERSION, version_read)) if need]
+    table = parquet.read(columns=wanted + extra, use_threads=False)
     # The pandas metadata makes every column lookup by name slow; counting does not need it.
     table = _text_as_numbers(table.replace_schema_metadata(None), numeric)
     if version_read:
         table = _served_by(table, model_version).drop_columns([MODEL_VERSION])
-    if stamps is None and not keep_ts:
-        stamps = _time_range(table.column(TS)) if TS in table.column_names else (None, None)
-        table = table.drop_columns([c for c in (TS,) if c in table.column_names])
-    return _Segment(table, *(stamps or (None, None)))
+    if decode_ts and not keep_ts:
+        span = _span(table.column(TS))
+        table = table.drop_columns([TS])
+    return _Segment(table, span)
 
 
 def _open(data: bytes, categorical: Sequence[str]) -> pq.ParquetFile:
@@ -148,37 +158,20 @@ def _served_from_statistics(
     return (False, False) if str(model_version) not in versions else (None, True)
 
 
-def _time_range_from_statistics(
-    metadata: pq.FileMetaData, names: list[str]
-) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
-    """The segment's min and max ``ts`` from its statistics (None: they do not say)."""
-    if TS not in names:
-        return None, None
-    column = names.index(TS)
+def _span_from_statistics(metadata: pq.FileMetaData, column: int) -> Span | None:
+    """The segment's ``ts`` span from its row groups' statistics (None: they do not say)."""
     kind = json.loads(metadata.schema.column(column).logical_type.to_json())
-    unit = _TIME_UNITS.get(kind.get("timeUnit")) if kind.get("Type") == "Timestamp" else None
+    unit = _PARQUET_NS.get(kind.get("timeUnit")) if kind.get("Type") == "Timestamp" else None
     if unit is None:  # stored as something else (text, INT96): decode the column
         return None
-    low = high = None
+    lows, highs = [], []
     for group in range(metadata.num_row_groups):
         stats = metadata.row_group(group).column(column).statistics
         if stats is None or not stats.has_min_max:
             return None
-        low = stats.min_raw if low is None else min(low, stats.min_raw)
-        high = stats.max_raw if high is None else max(high, stats.max_raw)
-    if low is None or high is None:
-        return None, None
-    return _utc(low, unit), _utc(high, unit)
-
-
-def _earliest(stamps: Iterable[pd.Timestamp | None]) -> pd.Timestamp | None:
-    known = [s for s in stamps if s is not None]
-    return min(known) if known else None
-
-
-def _latest(stamps: Iterable[pd.Timestamp | None]) -> pd.Timestamp | None:
-    known = [s for s in stamps if s is not None]
-    return max(known) if known else None
+        lows.append(stats.min_raw)
+        highs.append(stats.max_raw)
+    return (min(lows) * unit, max(highs) * unit) if lows else None
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -258,19 +251,20 @@ def _value_counts(column: pa.ChunkedArray) -> dict[Any, int]:
     return dict(zip(values, counts.field("counts").to_pylist(), strict=True))
 
 
-def _time_range(column: pa.ChunkedArray) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+def _span(column: pa.ChunkedArray) -> Span | None:
     if pa.types.is_timestamp(column.type):
-        bounds = pc.min_max(column)
+        bounds = pc.min_max(column.cast(pa.int64()))
         low, high = bounds["min"], bounds["max"]
         if not low.is_valid:
-            return None, None
-        return _utc(low.value, column.type.unit), _utc(high.value, column.type.unit)
+            return None
+        unit = _ARROW_NS[column.type.unit]
+        return low.as_py() * unit, high.as_py() * unit
     ts = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce")
     low, high = ts.min(), ts.max()
-    return (None, None) if pd.isna(low) else (low, high)
+    return None if pd.isna(low) else (low.value, high.value)
 
 
-def _utc(value: int, unit: str) -> pd.Timestamp:
+def _utc(ns: int) -> pd.Timestamp:
     # Zoned timestamps are kept as UTC instants; naive ones are taken as UTC, as
     # pd.to_datetime(utc=True) takes them.
-    return pd.Timestamp(value, unit=unit).tz_localize("UTC")
+    return pd.Timestamp(ns, unit="ns").tz_localize("UTC")
