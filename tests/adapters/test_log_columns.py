@@ -26,14 +26,9 @@ NUMERIC, CATEGORICAL = ["amount", "code"], ["plan"]
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])  # s3: a moto process
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "file":
-        return ObjectStore((tmp_path / "store").as_uri())
-    moto_server = request.getfixturevalue("moto_server")
-    bucket = f"cols-{tmp_path.name.lower().replace('_', '-')[-40:]}"
-    moto_server.make_bucket(bucket)
-    return moto_server.store(bucket)
+@pytest.fixture()
+def store(file_or_s3_store: ObjectStore) -> ObjectStore:
+    return file_or_s3_store
 
 
 def put(store: ObjectStore, first: datetime, columns: dict[str, pa.Array]) -> None:

@@ -25,14 +25,9 @@ SCORE_TOLERANCE = 1e-3
 """The sketch's stated tolerance on a Wasserstein score (core/drift_sketch)."""
 
 
-@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])  # s3: a moto process
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "file":
-        return ObjectStore((tmp_path / "store").as_uri())
-    moto_server = request.getfixturevalue("moto_server")
-    bucket = f"window-{tmp_path.name.lower().replace('_', '-')[-40:]}"
-    moto_server.make_bucket(bucket)
-    return moto_server.store(bucket)
+@pytest.fixture()
+def store(file_or_s3_store: ObjectStore) -> ObjectStore:
+    return file_or_s3_store
 
 
 def rows(rng: np.random.Generator, n: int, shift: float) -> pd.DataFrame:
