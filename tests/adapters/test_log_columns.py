@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from driftloop.adapters.log_columns import read_log_columns
@@ -94,3 +95,25 @@ def test_newest_keeps_the_latest_rows(store):
     assert got.rows == 25 and (got.start, got.end) == (want["ts"].min(), want["ts"].max())
     amounts = pd.to_numeric(want["amount"], errors="coerce").to_numpy(float)
     np.testing.assert_array_equal(np.sort(got.numeric["amount"]), np.sort(amounts))
+
+
+def test_segments_without_statistics_read_the_same(store):
+    """Version and time range from the statistics, or from the columns when there are none."""
+    rng = np.random.default_rng(8)
+    table = pa.table({
+        "ts": pa.array([START + timedelta(seconds=i) for i in range(50)], TIMESTAMP),
+        "model_version": pa.array(["1"] * 50),
+        "amount": pa.array(rng.normal(0, 1, 50)),
+        "plan": pa.array(rng.choice(["basic", "pro"], 50)),
+    })  # fmt: skip
+    keys = [f"{INFERENCE_PREFIX}/2026/03/01/{n}.parquet" for n in (0, 1)]
+    for key, stats in zip(keys, [True, False], strict=True):
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf, write_statistics=stats)
+        store.write_bytes(key, buf.getvalue().to_pybytes())
+    with_stats, without = (read_log_columns(store, [k], (NUMERIC, CATEGORICAL), "1") for k in keys)
+    assert with_stats.rows == without.rows == 50
+    assert (with_stats.start, with_stats.end) == (without.start, without.end)
+    assert (with_stats.start, with_stats.end) == (START, START + timedelta(seconds=49))
+    np.testing.assert_array_equal(with_stats.numeric["amount"], without.numeric["amount"])
+    assert with_stats.categorical == without.categorical
