@@ -145,7 +145,7 @@ def exact_verdicts(settings: Any, window_rows: int) -> Any:
     prepared = prepare_reference(reference, spec.numeric_features, spec.categorical_features,
                                  spec.drift.threshold)  # fmt: skip
     root = Path(store.url.removeprefix("file://"))
-    keys = list(newest_segment_keys(store, INFERENCE_PREFIX))
+    keys = list(newest_segment_keys(store, INFERENCE_PREFIX))[::-1]  # oldest first
     cols = [*spec.numeric_features, *spec.categorical_features]
     table = pa.concat_tables([pq.read_table(root / k, columns=cols) for k in keys])
     table = table.slice(max(0, table.num_rows - window_rows))
