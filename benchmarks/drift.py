@@ -4,7 +4,7 @@ For each size N it builds a synthetic reference and current frame of N rows x 20
 (12 numeric, 4 of them low-cardinality, and 8 categorical; a few columns shifted in the current
 frame, a few with missing values), then runs, each in a fresh subprocess:
 
-* ``compute_drift`` (driftloop.core.drift_stats), and
+* ``compute_drift`` (driftloop.core.drift_reference), and
 * a plain ``Report([DataDriftPreset()])`` run
   (driftloop.adapters.evidently_report.evidently_drift_verdicts
   with no options: Evidently picks its own methods and thresholds).
@@ -102,7 +102,7 @@ def run_worker(engine: str, rows: int, seed: int) -> dict[str, Any]:
 
         from driftloop.adapters.evidently_report import evidently_drift_verdicts
     else:
-        from driftloop.core.drift_stats import compute_drift
+        from driftloop.core.drift_reference import compute_drift
     import_s = time.perf_counter() - t0
     reference, current = build_frames(rows, seed)
     gc.collect()

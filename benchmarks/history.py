@@ -18,6 +18,7 @@ Needs a trained champion in the state folder (``make run-model-training``). Usag
 
     uv run python benchmarks/history.py --objects 100000 --segments 10000
     uv run python benchmarks/history.py --skip-window   # part 1 only
+    uv run python benchmarks/history.py --only-window   # part 2 alone
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def exact_verdicts(settings: Any, window_rows: int) -> Any:
     from driftloop.adapters.store import ObjectStore
     from driftloop.adapters.tracking import Tracker
     from driftloop.config.spec import load_spec
-    from driftloop.core.drift_stats import categorical_verdict, prepare_reference, summarise
+    from driftloop.core.drift_reference import categorical_verdict, prepare_reference
+    from driftloop.core.drift_verdict import summarise
 
     spec = load_spec(settings.spec)
     store = ObjectStore.from_settings(settings)
@@ -159,7 +161,7 @@ def exact_verdicts(settings: Any, window_rows: int) -> Any:
     prepared = prepare_reference(reference, spec.numeric_features, spec.categorical_features,
                                  spec.drift.threshold)  # fmt: skip
     root = Path(store.url.removeprefix("file://"))
-    keys = list(newest_segment_keys(store, INFERENCE_PREFIX))
+    keys = list(newest_segment_keys(store, INFERENCE_PREFIX))[::-1]  # oldest first
     cols = [*spec.numeric_features, *spec.categorical_features]
     table = pa.concat_tables([pq.read_table(root / k, columns=cols) for k in keys])
     table = table.slice(max(0, table.num_rows - window_rows))
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="Runs of each command (best kept).")
     parser.add_argument("--skip-window", action="store_true",
                         help="Skip part 2 (the large streamed window).")  # fmt: skip
+    parser.add_argument("--only-window", action="store_true", help="part 2 alone")
     args = parser.parse_args(argv)
     from driftloop.config.settings import Settings
 
@@ -215,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         env.pop("DRIFTLOOP_STORE", None)
         os.environ.update(env)
         settings = Settings()
+        if args.only_window:
+            write_segments(settings, args.segments, args.rows_per_segment, args.days)
+            large_window(env, settings, args.segments * args.rows_per_segment, tmp / "window.json")
+            return 0
         write_segments(settings, 20, 100)  # a window to check
         empty = detect_and_status(env, "no history", args.runs)
         t0 = time.perf_counter()

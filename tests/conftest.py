@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,19 @@ def fresh_state(trained_state: TrainedState, tmp_path: Path) -> TrainedState:
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     with MotoServer(tmp_path_factory.mktemp("moto")) as server:
         yield server
+
+
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])  # s3: a moto process
+def file_or_s3_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """An empty object store: a file:// folder, then (e2e) a bucket of the moto server."""
+    from driftloop.adapters.store import ObjectStore
+
+    if request.param == "file":
+        return ObjectStore((tmp_path / "store").as_uri())
+    moto_server = request.getfixturevalue("moto_server")
+    bucket = f"store-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+    moto_server.make_bucket(bucket)
+    return moto_server.store(bucket)
 
 
 @pytest.fixture()

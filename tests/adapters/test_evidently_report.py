@@ -17,7 +17,7 @@ import pytest
 
 from driftloop.adapters.evidently_report import evidently_drift_verdicts, render_drift_report
 from driftloop.config.spec import load_spec
-from driftloop.core.drift_stats import compute_drift
+from driftloop.core.drift_reference import compute_drift
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = load_spec(ROOT / "configs" / "telco.yaml")
@@ -52,7 +52,7 @@ def assert_agree(ours, theirs: dict) -> None:
 
 def test_importing_the_report_module_does_not_import_evidently() -> None:
     code = (
-        "import sys, driftloop.adapters.evidently_report, driftloop.core.drift_stats, "
+        "import sys, driftloop.adapters.evidently_report, driftloop.core.drift_reference, "
         "driftloop.core.policy;"
         "sys.exit('evidently' in sys.modules)"
     )

@@ -8,24 +8,9 @@ from driftloop.config.errors import NotFoundError
 from driftloop.config.settings import Settings
 
 
-@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])  # s3: a moto process
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "file":
-        return ObjectStore((tmp_path / "store").as_uri())
-    moto_server = request.getfixturevalue("moto_server")
-    bucket = f"store-{tmp_path.name.lower().replace('_', '-')[-40:]}"
-    moto_server.make_bucket(bucket)
-    env = moto_server.env(bucket)
-    settings = Settings(
-        state_dir=tmp_path,
-        store_url=env["DRIFTLOOP_STORE_URL"],
-        s3={
-            "endpoint_url": moto_server.endpoint,
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-        },
-    )
-    return ObjectStore.from_settings(settings)
+@pytest.fixture()
+def store(file_or_s3_store: ObjectStore) -> ObjectStore:
+    return file_or_s3_store
 
 
 def test_roundtrip_bytes_json_parquet(store):
@@ -44,6 +29,16 @@ def test_roundtrip_bytes_json_parquet(store):
 def test_missing_object_is_not_found(store):
     with pytest.raises(NotFoundError, match="not in the store"):
         store.read_bytes("nope/x.json")
+
+
+def test_read_many_keeps_the_order_and_names_a_missing_object(store):
+    keys = [f"many/{n:02d}.bin" for n in range(12)]
+    for n, key in enumerate(keys):
+        store.write_bytes(key, bytes([n]) * (n + 1))
+    order = keys[::-1] + keys[:3]
+    assert store.read_many(order) == [store.read_bytes(k) for k in order]
+    with pytest.raises(NotFoundError, match="not in the store"):
+        store.read_many([keys[0], "many/absent.bin", keys[1]])
 
 
 def test_create_exclusive_only_once(store):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftloop.core.drift_reference import prepare_reference
 from driftloop.core.drift_sketch import new_sketch
-from driftloop.core.drift_stats import prepare_reference
 
 NUMERIC = ["amount", "tenure", "code"]
 CATEGORICAL = ["plan"]

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.core.drift_stats import compute_drift, pool_rare
+from driftloop.core.drift_distance import pool_rare
+from driftloop.core.drift_reference import compute_drift
 from driftloop.core.null_thresholds import (
     CalibrationSettings,
     calibrate_thresholds,

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from driftloop.config.spec import DriftPolicyConfig, load_spec
-from driftloop.core.drift_stats import DriftSummary, FeatureDrift, compute_drift
+from driftloop.core.drift_reference import compute_drift
+from driftloop.core.drift_verdict import DriftSummary, FeatureDrift
 from driftloop.core.policy import RetrainDecision, decide_retrain
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.special import rel_entr as scipy_rel_entr
 
-from driftloop.core.drift_stats import rel_entr
+from driftloop.core.drift_distance import rel_entr
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -1,6 +1,6 @@
 """Evidently 0.7 drift reports: the only module that imports evidently.
 
-The verdicts that drive retraining come from :mod:`driftloop.core.drift_stats`; this module
+The verdicts that drive retraining come from :mod:`driftloop.core.drift_reference`; this module
 renders the HTML/JSON report people look at, configured with the *same* method per column
 (normed Wasserstein or Jensen-Shannon, whatever the reference size) and the same threshold, so
 the report and the decision agree. ``import evidently`` takes seconds, so it happens inside the
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from driftloop.core.drift_stats import compute_drift
+from driftloop.core.drift_reference import compute_drift
 
 # Evidently names a method by its display name when it picked the method itself.
 _METHOD_NAMES = {
@@ -165,7 +165,7 @@ def _run(
     absent = [c for c in wanted if c not in reference.columns or c not in current.columns]
     if absent:
         raise ValueError(f"columns absent from the reference or current data: {absent}")
-    # Evidently raises on a column with no values on a side; drift_stats reports those as a
+    # Evidently raises on a column with no values on a side; drift_reference reports those as a
     # jump in missing share instead, so leave them out of the report.
     skipped = tuple(c for c in wanted if not (_testable(reference, c) and _testable(current, c)))
     num = [c for c in numeric if c not in skipped]

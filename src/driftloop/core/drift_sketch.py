@@ -24,21 +24,21 @@ same ``DriftSummary`` as ``PreparedReference.compare`` on all rows at once:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from driftloop.core.drift_stats import (
+from driftloop.core.drift_distance import LOW_CARDINALITY_MAX, jensen_shannon
+from driftloop.core.drift_reference import NumericReference, PreparedReference, categorical_verdict
+from driftloop.core.drift_verdict import (
     JENSEN_SHANNON,
-    LOW_CARDINALITY_MAX,
     WASSERSTEIN,
     DriftSummary,
     FeatureDrift,
-    NumericReference,
-    PreparedReference,
-    categorical_verdict,
-    jensen_shannon,
     summarise,
     verdict,
 )
@@ -76,59 +76,68 @@ def numeric_bins(ref: NumericReference, bins: int = DEFAULT_BINS) -> NumericBins
 
 @dataclass
 class NumericCounts:
-    """One numeric feature of a window, on the reference's bins."""
+    """One numeric feature of a window, on the reference's bins (k edges)."""
 
     at_edge: np.ndarray
-    inside: np.ndarray
-    """Values strictly between edge k-1 and edge k (index k; index 0 unused)."""
-    inside_sum: np.ndarray
-    """Their sum (the integral of the CDF over a bin is then exact)."""
-    below: tuple[int, float] = (0, 0.0)
-    above: tuple[int, float] = (0, 0.0)
+    """Values equal to edge i (k entries)."""
+    between: np.ndarray
+    """Values strictly between edge i-1 and edge i (k + 1 entries: index 0 holds the values
+    below the first edge, index k those above the last)."""
+    between_sum: np.ndarray
+    """Their sums (the integral of the CDF over a bin is then exact)."""
     missing: int = 0
-    values: dict[float, int] | None = field(default_factory=dict)
-    """Counts per distinct value while the window has few (None: too many)."""
+    off_edge: dict[float, int] | None = field(default_factory=dict)
+    """Counts of the window's values that are not reference values, while the reference and
+    the window together have few distinct values (None: too many, or the reference has many)."""
+
+    @classmethod
+    def empty(cls, bins: NumericBins) -> NumericCounts:
+        k = len(bins.edges)
+        off_edge: dict[float, int] | None = {} if bins.ref_values is not None else None
+        return cls(np.zeros(k, np.int64), np.zeros(k + 1, np.int64), np.zeros(k + 1),
+                   off_edge=off_edge)  # fmt: skip
 
     def add(self, bins: NumericBins, raw: np.ndarray) -> None:
         ok = np.isfinite(raw)
-        self.missing += int(len(raw) - ok.sum())
-        x = raw[ok]
-        lo, hi = bins.edges[0], bins.edges[-1]
-        low, high = x[x < lo], x[x > hi]
-        self.below = (self.below[0] + len(low), self.below[1] + float(low.sum()))
-        self.above = (self.above[0] + len(high), self.above[1] + float(high.sum()))
-        inner = x[(x >= lo) & (x <= hi)]
-        idx = np.searchsorted(bins.edges, inner, side="left")
-        on_edge = bins.edges[idx] == inner
+        x = raw if ok.all() else raw[ok]
+        self.missing += len(raw) - len(x)
         k = len(bins.edges)
-        self.at_edge += np.bincount(idx[on_edge], minlength=k)
-        self.inside += np.bincount(idx[~on_edge], minlength=k)
-        self.inside_sum += np.bincount(idx[~on_edge], weights=inner[~on_edge], minlength=k)
-        if self.values is not None and bins.ref_values is not None:
-            uniq, counts = np.unique(x, return_counts=True)
+        # One pass: bin i*2+1 is "equal to edge i", bin i*2 "between edges i-1 and i".
+        idx = np.searchsorted(bins.edges, x, side="left")
+        on_edge = bins.edges[np.minimum(idx, k - 1)] == x
+        code = idx * 2 + on_edge
+        counts = np.bincount(code, minlength=2 * k + 1)
+        self.at_edge += counts[1::2]
+        self.between += counts[0::2]
+        self.between_sum += np.bincount(code, weights=x, minlength=2 * k + 1)[0::2]
+        if self.off_edge is not None and bins.ref_values is not None:
+            self._count_off_edge(bins.ref_values, x[~on_edge])
+
+    def _count_off_edge(self, ref_values: tuple[float, ...], off: np.ndarray) -> None:
+        assert self.off_edge is not None
+        if len(off):
+            uniq, counts = np.unique(off, return_counts=True)
             for v, c in zip(uniq.tolist(), counts.tolist(), strict=True):
-                self.values[v] = self.values.get(v, 0) + c
-            if len(set(self.values) | set(bins.ref_values)) > LOW_CARDINALITY_MAX:
-                self.values = None
-        elif bins.ref_values is None:
-            self.values = None
+                self.off_edge[v] = self.off_edge.get(v, 0) + c
+        if len(ref_values) + len(self.off_edge) > LOW_CARDINALITY_MAX:
+            self.off_edge = None
 
     def merge(self, other: NumericCounts) -> None:
         self.at_edge += other.at_edge
-        self.inside += other.inside
-        self.inside_sum += other.inside_sum
-        self.below = (self.below[0] + other.below[0], self.below[1] + other.below[1])
-        self.above = (self.above[0] + other.above[0], self.above[1] + other.above[1])
+        self.between += other.between
+        self.between_sum += other.between_sum
         self.missing += other.missing
-        if self.values is None or other.values is None:
-            self.values = None
+        if self.off_edge is None or other.off_edge is None:
+            self.off_edge = None
         else:
-            for v, c in other.values.items():
-                self.values[v] = self.values.get(v, 0) + c
+            for v, c in other.off_edge.items():
+                self.off_edge[v] = self.off_edge.get(v, 0) + c
+            if len(self.off_edge) + int(self.at_edge.size) > LOW_CARDINALITY_MAX:
+                self.off_edge = None
 
     @property
     def finite(self) -> int:
-        return int(self.at_edge.sum() + self.inside.sum()) + self.below[0] + self.above[0]
+        return int(self.at_edge.sum() + self.between.sum())
 
 
 def _linear_abs(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
@@ -143,9 +152,10 @@ def sketch_wasserstein(bins: NumericBins, counts: NumericCounts, norm: float) ->
     """Normed Wasserstein-1 of the window summarised in ``counts`` against the reference."""
     n = counts.finite
     edges = bins.edges
-    (nb, sb), (na, sa) = counts.below, counts.above
+    inside, inside_sum = counts.between[:-1], counts.between_sum[:-1]  # index 0: below
+    (nb, sb), (na, sa) = (inside[0], inside_sum[0]), (counts.between[-1], counts.between_sum[-1])
     tails = (nb * edges[0] - sb) + (sa - na * edges[-1])
-    cum_at = (nb + np.cumsum(counts.at_edge + counts.inside)) / n
+    cum_at = (nb + np.cumsum(counts.at_edge + np.r_[0, inside[1:]])) / n
     cum_before = cum_at - counts.at_edge / n  # share < edge k
     width = np.diff(edges)
     d_start = bins.ref_at[:-1] - cum_at[:-1]  # just after edge k
@@ -155,7 +165,7 @@ def sketch_wasserstein(bins: NumericBins, counts: NumericCounts, norm: float) ->
     # window's CDF stays on one side of it, the bin's integral is exact from the sum.
     level = bins.ref_at[:-1]
     flat = level == bins.ref_below[1:]
-    integral = cum_at[:-1] * width + (counts.inside[1:] * edges[1:] - counts.inside_sum[1:]) / n
+    integral = cum_at[:-1] * width + (inside[1:] * edges[1:] - inside_sum[1:]) / n
     parts = np.where(flat & (level >= cum_before[1:]), level * width - integral, parts)
     parts = np.where(flat & (level <= cum_at[:-1]), integral - level * width, parts)
     return (float(parts.sum()) + tails / n) / norm
@@ -168,42 +178,48 @@ class WindowSketch:
     reference: PreparedReference
     bins: dict[str, NumericBins]
     numeric: dict[str, NumericCounts]
-    categorical: dict[str, pd.Series]
+    categorical: dict[str, dict[Any, int]]
+    """Value counts of each categorical feature (missing values left out)."""
     rows: int = 0
 
     @classmethod
     def empty(cls, reference: PreparedReference, bins: dict[str, NumericBins]) -> WindowSketch:
-        numeric = {
-            name: NumericCounts(
-                np.zeros(len(b.edges), np.int64),
-                np.zeros(len(b.edges), np.int64),
-                np.zeros(len(b.edges)),
-            )
-            for name, b in bins.items()
-        }
-        categorical = {name: pd.Series(dtype=np.int64) for name in reference.categorical}
-        return cls(reference, bins, numeric, categorical)
+        numeric = {name: NumericCounts.empty(b) for name, b in bins.items()}
+        return cls(reference, bins, numeric, {name: {} for name in reference.categorical})
 
     def add(self, frame: pd.DataFrame) -> None:
         """Count one segment's rows (every reference feature must be a column)."""
-        self.rows += len(frame)
+        numeric = {
+            name: pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+            for name in self.numeric
+        }
+        categorical = {
+            name: frame[name].value_counts(dropna=True).to_dict() for name in self.categorical
+        }
+        self.add_columns(len(frame), numeric, categorical)
+
+    def add_columns(
+        self,
+        rows: int,
+        numeric: Mapping[str, np.ndarray],
+        categorical: Mapping[str, Mapping[Any, int]],
+    ) -> None:
+        """Count ``rows`` rows given column by column: each numeric feature as float values
+        (NaN where missing), each categorical one as value counts (missing, NaN and
+        infinite values are left out, as the exact statistics leave them out)."""
+        self.rows += rows
         for name, counts in self.numeric.items():
-            raw = pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
-            counts.add(self.bins[name], raw)
-        for name in self.categorical:
-            col = frame[name]
-            col = col.replace([np.inf, -np.inf], np.nan) if col.dtype.kind == "f" else col
-            self.categorical[name] = self.categorical[name].add(
-                col.value_counts(dropna=True), fill_value=0
-            )
+            counts.add(self.bins[name], numeric[name])
+        for name, total in self.categorical.items():
+            _add_counts(total, categorical[name])
 
     def merge(self, other: WindowSketch) -> None:
         """Add another window's counts (summaries of segments made in parallel)."""
         self.rows += other.rows
         for name, counts in self.numeric.items():
             counts.merge(other.numeric[name])
-        for name, series in other.categorical.items():
-            self.categorical[name] = self.categorical[name].add(series, fill_value=0)
+        for name, total in self.categorical.items():
+            _add_counts(total, other.categorical[name])
 
     def summary(self) -> DriftSummary:
         """The window's verdicts, as ``PreparedReference.compare`` on all its rows."""
@@ -212,7 +228,8 @@ class WindowSketch:
         threshold = self.reference.threshold
         results = [self._numeric(name) for name in self.numeric]
         for name, ref in self.reference.categorical.items():
-            counts = pd.concat([ref.counts, self.categorical[name]], axis=1, sort=False).fillna(0)
+            window = pd.Series(self.categorical[name], dtype=np.float64)
+            counts = pd.concat([ref.counts, window], axis=1, sort=False).fillna(0)
             ref_counts, cur_counts = (counts.iloc[:, i].to_numpy(np.float64) for i in (0, 1))
             results.append(
                 categorical_verdict(name, ref_counts, cur_counts, (ref.rows, self.rows),
@@ -225,18 +242,28 @@ class WindowSketch:
         threshold = self.reference.threshold
         method, score = WASSERSTEIN, None
         if len(ref.sorted_values) and counts.finite:
-            if counts.values is not None and bins.ref_values is not None:
+            if counts.off_edge is not None and bins.ref_values is not None:
                 method = JENSEN_SHANNON
-                keys = sorted(set(counts.values) | set(bins.ref_values))
+                window = dict(zip(bins.ref_values, counts.at_edge.tolist(), strict=True))
+                _add_counts(window, counts.off_edge)
+                keys = sorted(window)
                 ref_vals = ref.sorted_values
                 ref_counts = np.array([np.count_nonzero(ref_vals == k) for k in keys], float)
-                cur_counts = np.array([counts.values.get(k, 0) for k in keys], float)
+                cur_counts = np.array([window[k] for k in keys], float)
                 score = jensen_shannon(ref_counts, cur_counts)
             else:
                 score = sketch_wasserstein(bins, counts, ref.norm)
         return verdict(name, "numeric", method, score, threshold, self.reference.own(name),
                        missing_ref=ref.missing_share, missing_cur=counts.missing / self.rows,
                        unseen=0.0)  # fmt: skip
+
+
+def _add_counts(total: dict[Any, int], counts: Mapping[Any, int]) -> None:
+    """Add value counts, leaving out missing and non-finite float values."""
+    for value, n in counts.items():
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            continue
+        total[value] = total.get(value, 0) + int(n)
 
 
 def new_sketch(reference: PreparedReference, bins: int = DEFAULT_BINS) -> WindowSketch:

@@ -30,15 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftloop.core.drift_stats import (
-    JENSEN_SHANNON,
-    LOW_CARDINALITY_MAX,
-    MIN_NORM,
-    WASSERSTEIN,
-    Method,
-    pool_rare,
-    rel_entr,
-)
+from driftloop.core.drift_distance import LOW_CARDINALITY_MAX, MIN_NORM, pool_rare, rel_entr
+from driftloop.core.drift_verdict import JENSEN_SHANNON, WASSERSTEIN, Method
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from driftloop.config.spec import SIGNALS, DriftPolicyConfig
-from driftloop.core.drift_stats import DriftSummary
+from driftloop.core.drift_verdict import DriftSummary
 
 FEATURES = "features"
 PERFORMANCE = "performance"

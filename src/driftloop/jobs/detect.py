@@ -28,7 +28,8 @@ from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.drift_stats import DriftSummary, PreparedReference, prepare_reference
+from driftloop.core.drift_reference import PreparedReference, prepare_reference
+from driftloop.core.drift_verdict import DriftSummary
 from driftloop.core.null_thresholds import NullThreshold
 from driftloop.core.performance import PerformanceCheck
 from driftloop.core.policy import RetrainDecision, SignalVerdict, decide_retrain

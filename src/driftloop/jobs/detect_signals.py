@@ -19,7 +19,8 @@ from driftloop.adapters import drift_cache
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.spec import DatasetSpec, DriftPolicyConfig
-from driftloop.core.drift_stats import FeatureDrift, compute_drift
+from driftloop.core.drift_reference import compute_drift
+from driftloop.core.drift_verdict import FeatureDrift
 from driftloop.core.null_thresholds import (
     CalibrationSettings,
     NullThreshold,

@@ -1,33 +1,48 @@
 """Windows too large to hold in memory (a day of traffic from many replicas), checked by
-streaming the inference log's segments from the newest: each batch of segments is read in
-parallel (only the columns the check needs), counted on the reference's bins
-(``core.drift_sketch``) and dropped. The verdicts are those of the exact statistics (scores
-within the sketch's stated tolerance); no Evidently HTML is rendered for such a window.
+streaming the inference log's segments from the newest: batches of segments are read in
+parallel threads (only the columns the check needs, as Arrow columns: ``adapters.log_columns``),
+each counted on the reference's bins (``core.drift_sketch``) and dropped; the counts merge.
+The verdicts are those of the exact statistics (scores within the sketch's stated tolerance);
+no Evidently HTML is rendered for such a window.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from driftloop.adapters.log_columns import read_log_columns
 from driftloop.adapters.production_data import INFERENCE_PREFIX, newest_segment_keys
 from driftloop.adapters.store import ObjectStore
 from driftloop.config.spec import DatasetSpec
+from driftloop.core.drift_reference import PreparedReference
 from driftloop.core.drift_sketch import WindowSketch, new_sketch
-from driftloop.core.drift_stats import PreparedReference
 from driftloop.events.model import DriftWindow
 
 if TYPE_CHECKING:
     from driftloop.jobs.detect import DetectResult, Serving
 
 BATCH_SEGMENTS = 64
-"""Segments read (in parallel) and counted together."""
-READERS = 2
+"""Segments read and counted together (one task of a reader thread)."""
+READERS = max(2, min(4, os.cpu_count() or 2))
+"""Reader threads: Parquet decoding, Arrow and most of numpy's counting release the GIL."""
+
+
+@dataclass
+class _Part:
+    """One batch of segments, counted."""
+
+    sketch: WindowSketch
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
 
 
 def _batches(keys: Iterator[str]) -> Iterator[list[str]]:
@@ -42,34 +57,36 @@ def stream_window(
     model_version: str | None,
 ) -> tuple[WindowSketch, DriftWindow]:
     """The newest ``window_rows`` logged rows of a model version, summarised."""
-    columns = ["ts", "model_version", *reference.numeric, *reference.categorical]
+    total = new_sketch(reference)
+    features = (list(reference.numeric), list(reference.categorical))
 
-    def read(key: str) -> pd.DataFrame:
-        frame = store.read_parquet(key, columns)
-        if model_version is not None:
-            frame = frame[frame["model_version"].astype(str) == str(model_version)]
-        return frame
+    def count(keys: list[str], newest: int | None = None) -> _Part:
+        columns = read_log_columns(store, keys, features, model_version, newest)
+        part = WindowSketch.empty(reference, total.bins)
+        part.add_columns(columns.rows, columns.numeric, columns.categorical)
+        return _Part(part, columns.start, columns.end)
 
-    sketch = new_sketch(reference)
-    got, start, end = 0, None, None
+    starts, ends = [], []
+    batches = _batches(newest_segment_keys(store, INFERENCE_PREFIX))
     with ThreadPoolExecutor(READERS, thread_name_prefix="window-reader") as pool:
-        for batch in _batches(newest_segment_keys(store, INFERENCE_PREFIX)):
-            frames = [f for f in pool.map(read, batch) if len(f)]
-            if not frames:
-                continue
-            rows = pd.concat(frames, ignore_index=True)
-            if got + len(rows) > window_rows:  # the newest rows of the oldest segments
-                rows = rows.sort_values("ts", kind="stable").tail(window_rows - got)
-            ts = pd.to_datetime(rows["ts"], utc=True)
-            start = ts.min() if start is None else min(start, ts.min())
-            end = ts.max() if end is None else max(end, ts.max())
-            sketch.add(rows)
-            got += len(rows)
-            if got >= window_rows:
+        pending: deque[tuple[list[str], Future[_Part]]] = deque()
+        while total.rows < window_rows:
+            while len(pending) <= READERS and (batch := next(batches, None)) is not None:
+                pending.append((batch, pool.submit(count, batch)))
+            if not pending:
                 break
-    window = DriftWindow(rows=got, start=None if start is None else start.isoformat(),
-                         end=None if end is None else end.isoformat())  # fmt: skip
-    return sketch, window
+            batch, future = pending.popleft()
+            part = future.result()
+            if total.rows + part.sketch.rows > window_rows:  # the newest rows of the oldest
+                part = count(batch, newest=window_rows - total.rows)
+            total.merge(part.sketch)
+            starts += [part.start] if part.start is not None else []
+            ends += [part.end] if part.end is not None else []
+        for _, future in pending:
+            future.cancel()
+    window = DriftWindow(rows=total.rows, start=min(starts).isoformat() if starts else None,
+                         end=max(ends).isoformat() if ends else None)  # fmt: skip
+    return total, window
 
 
 def detect_streamed(

@@ -12,12 +12,9 @@ from scipy import stats
 from scipy.spatial import distance
 
 from driftloop.config.spec import load_spec
-from driftloop.core.drift_stats import (
-    DriftSummary,
-    compute_drift,
-    jensen_shannon,
-    wasserstein_normed,
-)
+from driftloop.core.drift_distance import jensen_shannon, wasserstein_normed
+from driftloop.core.drift_reference import compute_drift
+from driftloop.core.drift_verdict import DriftSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = load_spec(ROOT / "configs" / "telco.yaml")
