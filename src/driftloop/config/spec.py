@@ -146,6 +146,15 @@ class DriftPolicyConfig(_Frozen):
         description="Calibrated: categories with fewer reference rows are pooled into one "
         "bucket (on both sides) before the statistic.",
     )
+    retrain_alpha: float = Field(
+        0.001,
+        gt=0,
+        lt=0.5,
+        description="Calibrated: false-retrain rate per window of the feature signal. Key "
+        "features are tested at retrain_alpha split over them (Holm, on p-values from the "
+        "no-drift distribution); the share rule needs as many drifted features as chance "
+        "reaches with at most this probability.",
+    )
     performance: PerformancePolicyConfig = Field(default_factory=PerformancePolicyConfig)
     prediction: PredictionDriftConfig = Field(default_factory=PredictionDriftConfig)
     features_trigger: bool = Field(True, description="Feature drift is a retrain reason.")
