@@ -265,16 +265,10 @@ def decide_retrain(
     if remaining > 0:
         ago = policy.cooldown_s - remaining
         reasons.append(f"cool-down: last retrain {ago:.0f} s ago < {policy.cooldown_s:.0f} s")
-    superseded = (
-        served_version is not None
-        and champion_version is not None
-        and str(served_version) != str(champion_version)
-    )
-    if superseded:
-        reasons.append(
-            f"superseded: the window was served by v{served_version}, the champion is now "
-            f"v{champion_version}; nothing is started"
-        )
+    stale = superseded_reason(served_version, champion_version)
+    superseded = stale is not None
+    if stale is not None:
+        reasons.append(stale)
     retrain = bool(ready) and remaining <= 0 and not superseded
     return RetrainDecision(
         retrain=retrain,
@@ -292,6 +286,22 @@ def decide_retrain(
         superseded=superseded,
         served_version=served_version,
         champion_version=champion_version,
+    )
+
+
+def superseded_reason(
+    served_version: str | None, champion_version: str | None, forced: bool = False
+) -> str | None:
+    """Why a verdict about a window served by ``served_version`` must start nothing now that
+    ``champion_version`` is the champion (None: it still stands — either is unknown, they
+    match, or the retrain was ``forced`` by hand)."""
+    if forced or served_version is None or champion_version is None:
+        return None
+    if str(served_version) == str(champion_version):
+        return None
+    return (
+        f"superseded: the window was served by v{served_version}, the champion is now "
+        f"v{champion_version}; nothing is started"
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.adapters.datasets import DatasetVersion, open_dataset, read_frame_at, write_dataset
-from driftloop.adapters.event_records import record_event
+from driftloop.adapters.event_records import event_key, record_event
 from driftloop.adapters.lease import acquire_lease
 from driftloop.adapters.retrain_records import write_retrain
 from driftloop.adapters.store import ObjectStore
@@ -29,6 +29,7 @@ from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.gate import GateDecision
+from driftloop.core.policy import superseded_reason
 from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
 from driftloop.core.statuses import EventStatus, RetrainStatus, event_status
 from driftloop.jobs.progress import ProgressCallback, no_progress
@@ -119,6 +120,11 @@ def retrain_model(
         return result
     lease.keep_alive()
     inputs = RetrainInputs(reference_data_path, current_data_path, event_id, promote)
+    stale = _superseded(store, tracker, event_id)
+    if stale is not None:
+        lease.release()
+        _write_result(model_dir, store, stale)
+        return stale
     try:
         if lease.took_over:
             log.warning(
@@ -131,6 +137,28 @@ def retrain_model(
         raise
     finally:
         lease.release()
+
+
+def _superseded(store: ObjectStore, tracker: Tracker, event_id: str | None) -> RetrainResult | None:
+    """The result for an event whose window was served by a model version that is no longer
+    the champion (a verdict about a replaced model; recorded, nothing trained), or None."""
+    if not event_id:
+        return None
+    try:
+        event = dict(store.read_json(event_key(event_id)).get("event") or {})
+    except NotFoundError:
+        return None  # started by hand with an id the store never saw: nothing to compare
+    champion = tracker.alias_version("champion")
+    reason = superseded_reason(event.get("model_version"),
+                               champion.version if champion else None,
+                               forced=bool(event.get("force_retrain")))  # fmt: skip
+    if reason is None:
+        return None
+    result = RetrainResult(event_id, RetrainStatus.SUPERSEDED, reason, event_id,
+                           champion_version=champion.version if champion else None)  # fmt: skip
+    record_event(store, event_id, EventStatus.RETRAIN_SUPERSEDED, reason=reason)
+    log.info("retrain superseded", extra={"event_id": event_id, "reason": reason})
+    return result
 
 
 def _run_and_record(

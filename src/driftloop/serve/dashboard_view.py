@@ -28,6 +28,7 @@ from driftloop.serve.dashboard_charts import (
 )
 
 OUTCOME_CLASS = {"promoted": "good", "passed": "good", "rejected": "warn", "skipped": "muted",
+                 "superseded": "muted", "retrain-superseded": "muted",
                  "failed": "bad", "running": "info", "trained": "info",
                  "duplicate-skipped": "muted", "retrain-promoted": "good",
                  "retrain-rejected": "warn", "retrain-failed": "bad"}  # fmt: skip
