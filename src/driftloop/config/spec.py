@@ -167,6 +167,12 @@ class GateConfig(_Frozen):
     recent_rows: int = Field(
         5000, gt=0, description="Newest labelled production rows in the evaluation set."
     )
+    min_recent_rows: int = Field(
+        100,
+        gt=0,
+        description="Held-out newest production rows the gate needs to decide on them alone; "
+        "with fewer it decides on them plus the dataset's test split.",
+    )
 
 
 class RetrainConfig(_Frozen):
@@ -176,7 +182,10 @@ class RetrainConfig(_Frozen):
         0.5, ge=0, lt=1, description="Share of total sample weight given to production rows."
     )
     holdout_share: float = Field(
-        0.5, gt=0, lt=1, description="Share of labelled production rows kept for the gate."
+        0.5,
+        gt=0,
+        lt=1,
+        description="Share of labelled production rows held out for the gate: the newest ones.",
     )
     lease_ttl_s: float = Field(
         600.0, gt=0, description="Lease expiry: a crashed retrain blocks others this long."

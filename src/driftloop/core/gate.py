@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from driftloop.core.metrics import is_better
@@ -21,6 +21,10 @@ class GateDecision:
     evaluation_rows: int
     promote: bool
     reason: str
+    evaluation: str = ""
+    """Which rows decided (e.g. the newest held-out production rows)."""
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Both models' scores on each evaluation set: {set: {challenger, champion, rows}}."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -35,8 +39,11 @@ def decide_promotion(
     champion_score: float | None,
     margin: float,
     evaluation_rows: int,
+    evaluation: str = "",
+    scores: dict[str, dict[str, Any]] | None = None,
 ) -> GateDecision:
-    """Promote when there is no champion, or the challenger wins by more than the margin."""
+    """Promote when there is no champion, or the challenger wins by more than the margin
+    (on the ``evaluation`` rows; ``scores`` records every set both were scored on)."""
     if champion_version is None or champion_score is None:
         promote, reason = True, "no champion to beat"
     elif is_better(metric, challenger_score, champion_score, margin):
@@ -51,6 +58,8 @@ def decide_promotion(
             f"challenger {metric} {challenger_score:.4f} does not beat champion "
             f"{champion_score:.4f} by more than {margin:g}"
         )
+    if evaluation:
+        reason += f" on {evaluation}"
     return GateDecision(
         metric,
         challenger_version,
@@ -61,4 +70,20 @@ def decide_promotion(
         evaluation_rows,
         promote,
         reason,
+        evaluation,
+        scores or {},
     )
+
+
+RECENT = "recent"
+TEST = "test"
+BOTH = "recent+test"
+
+
+def deciding_set(recent_rows: int, test_rows: int, min_recent_rows: int) -> str:
+    """Which evaluation set decides a retrain's gate: the newest held-out production rows
+    when there are at least ``min_recent_rows`` of them (they are what the model will
+    serve), else those plus the dataset's test split (else the test split alone)."""
+    if recent_rows >= min_recent_rows:
+        return RECENT
+    return BOTH if recent_rows else TEST

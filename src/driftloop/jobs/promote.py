@@ -29,9 +29,42 @@ def score_version(
 ) -> dict[str, float]:
     """A registered version's metrics on labelled rows (loaded and verified from the registry),
     labels at the version's own decision threshold."""
-    x, y = features_and_target(rows, spec)
+    return score_sets(spec, tracker, version, {"rows": rows})["rows"]
+
+
+def score_sets(
+    spec: DatasetSpec, tracker: Tracker, version: str, sets: dict[str, pd.DataFrame]
+) -> dict[str, dict[str, float]]:
+    """A version's metrics on each named set of labelled rows (the version loaded once)."""
     threshold = threshold_from_tags(tracker.version_info(version).tags)
-    return score_pipeline(tracker.load_pipeline(version), x, y, spec.is_classification, threshold)
+    pipeline = tracker.load_pipeline(version)
+    out = {}
+    for name, rows in sets.items():
+        x, y = features_and_target(rows, spec)
+        out[name] = score_pipeline(pipeline, x, y, spec.is_classification, threshold)
+    return out
+
+
+def gate_on_sets(
+    spec: DatasetSpec,
+    tracker: Tracker,
+    challenger_version: str,
+    champion: ModelVersionInfo | None,
+    sets: dict[str, pd.DataFrame],
+    deciding: tuple[str, str],
+) -> GateDecision:
+    """Score challenger and champion on every set; the set named ``deciding[0]`` (described
+    as ``deciding[1]``) decides by the spec's gate, the others are recorded beside it."""
+    metric, name = spec.metric, deciding[0]
+    ours = score_sets(spec, tracker, challenger_version, sets)
+    theirs = score_sets(spec, tracker, champion.version, sets) if champion else {}
+    scores = {k: {"rows": len(rows), "challenger": ours[k][metric],
+                  "champion": theirs[k][metric] if champion else None}
+              for k, rows in sets.items()}  # fmt: skip
+    return decide_promotion(metric, challenger_version, ours[name][metric],
+                            champion.version if champion else None,
+                            theirs[name][metric] if champion else None, spec.gate.margin,
+                            len(sets[name]), deciding[1], scores)  # fmt: skip
 
 
 def gate_challenger(

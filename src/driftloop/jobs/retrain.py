@@ -28,12 +28,18 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import GateDecision
+from driftloop.core.gate import BOTH, RECENT, TEST, GateDecision, deciding_set
 from driftloop.core.policy import superseded_reason
-from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
+from driftloop.core.retraining import (
+    join_feedback,
+    newest_holdout,
+    newest_rows,
+    normalise_labelled,
+    training_set,
+)
 from driftloop.core.statuses import EventStatus, RetrainStatus, event_status
 from driftloop.jobs.progress import ProgressCallback, no_progress
-from driftloop.jobs.promote import apply_promotion, gate_challenger, record_decision
+from driftloop.jobs.promote import apply_promotion, gate_on_sets, record_decision
 
 log = logging.getLogger("driftloop.retrain")
 RESULT_FILE = "retrain-result.json"
@@ -248,8 +254,8 @@ def _training_data(
         else base_ds.frame("train")
     )
     labelled = labelled_production_rows(store, spec, inputs.current_data_path)
-    labelled = labelled.tail(2 * spec.gate.recent_rows)
-    held = holdout_mask(labelled["request_id"], spec.retrain.holdout_share)
+    labelled = newest_rows(labelled, 2 * spec.gate.recent_rows)
+    held = newest_holdout(labelled["ts"], spec.retrain.holdout_share)
     recent_train, recent_eval = labelled[~held], labelled[held]
     new_train, weights = training_set(base_train, recent_train, spec, spec.retrain.recent_weight)
     return _TrainingData(champion, base_ds, base_train, labelled, recent_train, recent_eval,
@@ -263,8 +269,12 @@ def _write_child_dataset(
     """The retrain's training set as a dataset version (content-addressed: written once)."""
     base_ds, new_train = data.base_ds, data.new_train
     valid, test = base_ds.frame("valid"), base_ds.frame("test")
+    # the newest rows, as the drift check sees them: the reference of a model trained after a
+    # change must be the changed world, not a mix of before and after (which the next
+    # windows would "drift" from, and retrain again)
+    newest = max(spec.drift.window_rows, spec.drift.min_rows)
     reference = (
-        data.labelled[list(spec.features)]
+        newest_rows(data.labelled, newest)[list(spec.features)]
         if len(data.labelled) >= spec.drift.min_rows
         else new_train.sample(
             min(len(new_train), spec.split.reference_rows), random_state=spec.split.seed
@@ -286,13 +296,22 @@ def _write_child_dataset(
     return ds
 
 
-def _evaluation_rows(spec: DatasetSpec, data: _TrainingData) -> pd.DataFrame:
-    """Held-out recent rows plus the base test split: what both models are scored on."""
+def _evaluation_sets(
+    spec: DatasetSpec, data: _TrainingData
+) -> tuple[dict[str, pd.DataFrame], tuple[str, str]]:
+    """What both models are scored on — the newest held-out production rows and the base
+    test split — and which set decides (``core.gate.deciding_set``), described."""
     cols = [*spec.features, spec.target]
-    return pd.concat(
-        [data.recent_eval.tail(spec.gate.recent_rows)[cols], data.base_ds.frame("test")[cols]],
-        ignore_index=True,
-    )
+    recent = newest_rows(data.recent_eval, spec.gate.recent_rows)[cols]
+    test = data.base_ds.frame("test")[cols]
+    name = deciding_set(len(recent), len(test), spec.gate.min_recent_rows)
+    sets = {k: v for k, v in ((RECENT, recent), (TEST, test)) if len(v)}
+    if name == BOTH:
+        sets[BOTH] = pd.concat([recent, test], ignore_index=True)
+    described = {RECENT: f"the newest {len(recent)} held-out production rows",
+                 BOTH: f"the newest {len(recent)} held-out production rows and the test split",
+                 TEST: "the test split"}[name]  # fmt: skip
+    return sets, (name, described)
 
 
 def _retrain(
@@ -319,11 +338,12 @@ def _retrain(
                          sample_weight=data.weights)  # fmt: skip
     challenger = fit.registered
     tracker.set_alias("challenger", challenger.version)
-    evaluation = _evaluation_rows(spec, data)
-    decision = gate_challenger(spec, tracker, challenger.version, data.champion, evaluation)
+    sets, deciding = _evaluation_sets(spec, data)
+    decision = gate_on_sets(spec, tracker, challenger.version, data.champion, sets, deciding)
     record_decision(tracker, decision, fit.parent_run_id, tags)
     rows = {"base_train": len(data.base_train), "recent_train": len(data.recent_train),
-            "recent_eval": len(data.recent_eval), "evaluation": len(evaluation)}  # fmt: skip
+            "recent_eval": len(data.recent_eval),
+            "evaluation": decision.evaluation_rows}  # fmt: skip
     result = RetrainResult(
         retrain_id,
         RetrainStatus.TRAINED if decision.promote else RetrainStatus.REJECTED,
