@@ -67,9 +67,13 @@ def test_the_gate_and_the_next_window_see_the_changed_world(fresh_state, tmp_pat
     held = round(spec.retrain.holdout_share * (len(before) + len(after)))
     assert held < len(after)  # so every held-out row is from the changed world
     gate = result.gate or {}
-    assert gate["evaluation"] == f"the newest {held} held-out production rows", gate
-    assert gate["evaluation_rows"] == held and set(gate["scores"]) == {"recent", "test"}
+    assert gate["evaluation"].startswith(f"the newest {held} held-out production rows and "), gate
+    assert gate["evaluation_rows"] == held
+    assert set(gate["scores"]) == {"recent", "test", "recent+test"}
     assert gate["scores"]["recent"]["challenger"] == gate["challenger_score"]
+    # won on the newest rows and on them with the test split
+    for name in ("recent", "recent+test"):
+        assert gate["scores"][name]["challenger"] > gate["scores"][name]["champion"], gate
     assert result.status == "promoted", result.reason
     new = fresh_state.champion()
     assert new == result.challenger_version != old
@@ -87,3 +91,6 @@ def test_the_gate_and_the_next_window_see_the_changed_world(fresh_state, tmp_pat
     assert check.window.rows == 600  # only the new version's rows
     assert check.decision is not None and not check.decision.retrain, check.reason
     assert "monthly_charges" not in check.decision.key_features_drifted
+    features = check.decision.signals[0].details  # calibrated: the decision's own rate
+    assert features["rule"] == "holm" and features["retrain_alpha"] == spec.drift.retrain_alpha
+    assert set(features["p_values"]) >= {"monthly_charges", "tenure"}

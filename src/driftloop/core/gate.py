@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from driftloop.core.metrics import is_better
@@ -80,10 +80,36 @@ TEST = "test"
 BOTH = "recent+test"
 
 
-def deciding_set(recent_rows: int, test_rows: int, min_recent_rows: int) -> str:
-    """Which evaluation set decides a retrain's gate: the newest held-out production rows
-    when there are at least ``min_recent_rows`` of them (they are what the model will
-    serve), else those plus the dataset's test split (else the test split alone)."""
-    if recent_rows >= min_recent_rows:
-        return RECENT
-    return BOTH if recent_rows else TEST
+def deciding_sets(recent_rows: int, min_recent_rows: int) -> tuple[str, ...]:
+    """Which evaluation sets a retrain's challenger must win on: the newest held-out
+    production rows (what it will serve) when there are at least ``min_recent_rows`` of
+    them, and always those together with the dataset's test split (so a few noisy recent
+    labels cannot promote a model that is worse on everything else)."""
+    if not recent_rows:
+        return (TEST,)
+    return (RECENT, BOTH) if recent_rows >= min_recent_rows else (BOTH,)
+
+
+def decide_on_sets(
+    metric: str,
+    versions: tuple[str, str | None],
+    scores: dict[str, dict[str, Any]],
+    deciding: dict[str, str],
+    margin: float,
+) -> GateDecision:
+    """Promote only when the challenger wins on every deciding set. ``versions`` are the
+    challenger's and the champion's; ``scores`` holds both models' scores and the rows of
+    each set; ``deciding`` maps the deciding sets, in order, to their descriptions (the
+    first one's scores are the decision's ``challenger_score``/``champion_score``)."""
+    parts = [
+        decide_promotion(metric, versions[0], scores[name]["challenger"], versions[1],
+                         scores[name]["champion"], margin, int(scores[name]["rows"]), described)
+        for name, described in deciding.items()
+    ]  # fmt: skip
+    return replace(
+        parts[0],
+        promote=all(p.promote for p in parts),
+        reason="; ".join(p.reason for p in parts),
+        evaluation=" and ".join(deciding.values()),
+        scores=scores,
+    )

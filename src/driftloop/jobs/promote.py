@@ -18,7 +18,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import GateDecision, decide_promotion
+from driftloop.core.gate import GateDecision, decide_on_sets, decide_promotion
 from driftloop.core.metrics import score_pipeline
 from driftloop.core.prepare import features_and_target
 from driftloop.core.threshold import threshold_from_tags
@@ -51,20 +51,18 @@ def gate_on_sets(
     challenger_version: str,
     champion: ModelVersionInfo | None,
     sets: dict[str, pd.DataFrame],
-    deciding: tuple[str, str],
+    deciding: dict[str, str],
 ) -> GateDecision:
-    """Score challenger and champion on every set; the set named ``deciding[0]`` (described
-    as ``deciding[1]``) decides by the spec's gate, the others are recorded beside it."""
-    metric, name = spec.metric, deciding[0]
+    """Score challenger and champion on every set; the challenger must win on each set named
+    in ``deciding`` (name -> description) by the spec's gate; the others are recorded."""
+    metric = spec.metric
     ours = score_sets(spec, tracker, challenger_version, sets)
     theirs = score_sets(spec, tracker, champion.version, sets) if champion else {}
     scores = {k: {"rows": len(rows), "challenger": ours[k][metric],
                   "champion": theirs[k][metric] if champion else None}
               for k, rows in sets.items()}  # fmt: skip
-    return decide_promotion(metric, challenger_version, ours[name][metric],
-                            champion.version if champion else None,
-                            theirs[name][metric] if champion else None, spec.gate.margin,
-                            len(sets[name]), deciding[1], scores)  # fmt: skip
+    versions = (challenger_version, champion.version if champion else None)
+    return decide_on_sets(metric, versions, scores, deciding, spec.gate.margin)
 
 
 def gate_challenger(

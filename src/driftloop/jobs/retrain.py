@@ -28,7 +28,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import BOTH, RECENT, TEST, GateDecision, deciding_set
+from driftloop.core.gate import BOTH, RECENT, TEST, GateDecision, deciding_sets
 from driftloop.core.policy import superseded_reason
 from driftloop.core.retraining import (
     join_feedback,
@@ -298,20 +298,21 @@ def _write_child_dataset(
 
 def _evaluation_sets(
     spec: DatasetSpec, data: _TrainingData
-) -> tuple[dict[str, pd.DataFrame], tuple[str, str]]:
-    """What both models are scored on — the newest held-out production rows and the base
-    test split — and which set decides (``core.gate.deciding_set``), described."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """What both models are scored on — the newest held-out production rows, the base test
+    split, and both together — and which sets decide (``core.gate.deciding_sets``)."""
     cols = [*spec.features, spec.target]
     recent = newest_rows(data.recent_eval, spec.gate.recent_rows)[cols]
     test = data.base_ds.frame("test")[cols]
-    name = deciding_set(len(recent), len(test), spec.gate.min_recent_rows)
-    sets = {k: v for k, v in ((RECENT, recent), (TEST, test)) if len(v)}
-    if name == BOTH:
-        sets[BOTH] = pd.concat([recent, test], ignore_index=True)
+    sets = {RECENT: recent, TEST: test, BOTH: pd.concat([recent, test], ignore_index=True)}
+    sets = {k: v for k, v in sets.items() if len(v)}
     described = {RECENT: f"the newest {len(recent)} held-out production rows",
-                 BOTH: f"the newest {len(recent)} held-out production rows and the test split",
-                 TEST: "the test split"}[name]  # fmt: skip
-    return sets, (name, described)
+                 BOTH: f"those and the test split ({len(recent) + len(test)} rows)",
+                 TEST: f"the test split ({len(test)} rows)"}  # fmt: skip
+    if len(recent) < spec.gate.min_recent_rows:
+        described[BOTH] = f"the newest {len(recent)} held-out production rows and the test split"
+    names = deciding_sets(len(recent), spec.gate.min_recent_rows)
+    return sets, {name: described[name] for name in names}
 
 
 def _retrain(
