@@ -41,6 +41,7 @@ def test_noisy_newest_rows_alone_cannot_promote():
               BOTH: {"rows": 1300, "challenger": 0.70, "champion": 0.75}}  # fmt: skip
     d = decide_on_sets("roc_auc", ("3", "2"), scores, {RECENT: "newest", BOTH: "both"}, 0.0)
     assert not d.promote
+    assert (d.challenger_score, d.champion_score, d.evaluation_rows) == (0.70, 0.75, 1300)
     scores[BOTH]["challenger"] = 0.76
     assert decide_on_sets("roc_auc", ("3", "2"), scores, {RECENT: "n", BOTH: "b"}, 0.0).promote
     # no champion: promoted

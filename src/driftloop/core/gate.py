@@ -100,14 +100,16 @@ def decide_on_sets(
     """Promote only when the challenger wins on every deciding set. ``versions`` are the
     challenger's and the champion's; ``scores`` holds both models' scores and the rows of
     each set; ``deciding`` maps the deciding sets, in order, to their descriptions (the
-    first one's scores are the decision's ``challenger_score``/``champion_score``)."""
+    scores that decided are the decision's ``challenger_score``/``champion_score``: the
+    first set's when it is promoted, else those of the first set it lost on)."""
     parts = [
         decide_promotion(metric, versions[0], scores[name]["challenger"], versions[1],
                          scores[name]["champion"], margin, int(scores[name]["rows"]), described)
         for name, described in deciding.items()
     ]  # fmt: skip
+    decisive = next((p for p in parts if not p.promote), parts[0])
     return replace(
-        parts[0],
+        decisive,
         promote=all(p.promote for p in parts),
         reason="; ".join(p.reason for p in parts),
         evaluation=" and ".join(deciding.values()),
