@@ -10,6 +10,7 @@ from driftloop.config.errors import InputError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.retraining import (
     encode_labels,
+    holdout_rows,
     join_feedback,
     newest_holdout,
     newest_rows,
@@ -113,14 +114,22 @@ def test_normalise_labelled_names_the_bad_labels() -> None:
 def test_the_gate_holds_out_the_newest_rows_whatever_their_order() -> None:
     ts = pd.Series(pd.date_range("2026-01-01", periods=10, freq="h", tz="UTC"))
     shuffled = ts.sample(frac=1, random_state=0).reset_index(drop=True)
-    held = newest_holdout(shuffled, 0.3)
+    held = newest_holdout(shuffled, 3)
     assert sorted(shuffled[held]) == list(ts.iloc[7:])
-    assert not newest_holdout(ts, 0.0).any() and newest_holdout(ts, 1.0).all()
+    assert not newest_holdout(ts, 0).any() and newest_holdout(ts, 99).all()
     # equal times (a file without them): the later rows are the newer ones
     same = pd.Series(["2026-01-01T00:00:00Z"] * 4)
-    assert newest_holdout(same, 0.5).tolist() == [False, False, True, True]
+    assert newest_holdout(same, 2).tolist() == [False, False, True, True]
     frame = pd.DataFrame({"ts": shuffled, "i": range(10)})
     assert list(newest_rows(frame, 3)["ts"]) == list(ts.iloc[7:])
+
+
+def test_the_holdout_is_a_share_of_the_newest_window_so_training_sees_the_change() -> None:
+    # 2,000 labelled rows, the change in the newest 400: half of all rows would hold out
+    # every changed row; half of the newest window leaves 200 of them to train on
+    assert holdout_rows(2000, 400, 0.5) == 200
+    assert holdout_rows(300, 1000, 0.5) == 150
+    assert holdout_rows(0, 1000, 0.5) == 0
 
 
 def test_training_set_weights_recent_rows_to_their_share() -> None:

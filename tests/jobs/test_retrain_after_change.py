@@ -64,7 +64,8 @@ def test_the_gate_and_the_next_window_see_the_changed_world(fresh_state, tmp_pat
 
     result = retrain_model(spec, store, tracker, current_data_path=path)
 
-    held = round(spec.retrain.holdout_share * (len(before) + len(after)))
+    window = max(spec.drift.window_rows, spec.drift.min_rows)
+    held = round(spec.retrain.holdout_share * window)  # of the newest window, not of all rows
     assert held < len(after)  # so every held-out row is from the changed world
     gate = result.gate or {}
     assert gate["evaluation"].startswith(f"the newest {held} held-out production rows and "), gate
@@ -74,6 +75,7 @@ def test_the_gate_and_the_next_window_see_the_changed_world(fresh_state, tmp_pat
     # won on the newest rows and on them with the test split
     for name in ("recent", "recent+test"):
         assert gate["scores"][name]["challenger"] > gate["scores"][name]["champion"], gate
+    assert result.rows["recent_train"] == len(before) + len(after) - held
     assert result.status == "promoted", result.reason
     new = fresh_state.champion()
     assert new == result.challenger_version != old

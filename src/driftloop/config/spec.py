@@ -185,7 +185,8 @@ class RetrainConfig(_Frozen):
         0.5,
         gt=0,
         lt=1,
-        description="Share of labelled production rows held out for the gate: the newest ones.",
+        description="Share of the newest window's labelled rows (max(drift.window_rows, "
+        "drift.min_rows)) held out for the gate: the newest ones; training gets the rest.",
     )
     lease_ttl_s: float = Field(
         600.0, gt=0, description="Lease expiry: a crashed retrain blocks others this long."

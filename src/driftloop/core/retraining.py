@@ -93,16 +93,23 @@ def time_order(ts: pd.Series) -> np.ndarray:
     return np.argsort(stamps.to_numpy(dtype="datetime64[ns]"), kind="stable")
 
 
-def newest_holdout(ts: pd.Series, share: float = 0.5) -> np.ndarray:
-    """True for the newest ``share`` of the rows by ``ts``: the rows the gate scores both
-    models on, since they are the most like what the promoted model will serve. A random
-    split scores a model on rows as old as the ones it learnt from, which under a growing
-    shift flatters it."""
+def newest_holdout(ts: pd.Series, rows: int) -> np.ndarray:
+    """True for the newest ``rows`` rows by ``ts``: the rows the gate scores both models on,
+    since they are the most like what the promoted model will serve. A random split scores a
+    model on rows as old as the ones it learnt from, which under a growing shift flatters it."""
     held = np.zeros(len(ts), dtype=bool)
-    k = int(round(share * len(ts)))
+    k = min(max(rows, 0), len(ts))
     if k:
         held[time_order(ts)[len(ts) - k :]] = True
     return held
+
+
+def holdout_rows(labelled_rows: int, window_rows: int, share: float) -> int:
+    """How many of the newest labelled rows the gate holds out: ``share`` of the newest
+    window's worth (``window_rows``), so training still sees the rest of the changed world —
+    half of *all* rows would keep every changed row out of training when the change is
+    recent."""
+    return int(round(share * min(labelled_rows, window_rows)))
 
 
 def newest_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:

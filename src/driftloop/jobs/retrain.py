@@ -31,6 +31,7 @@ from driftloop.config.spec import DatasetSpec
 from driftloop.core.gate import BOTH, RECENT, TEST, GateDecision, deciding_sets
 from driftloop.core.policy import superseded_reason
 from driftloop.core.retraining import (
+    holdout_rows,
     join_feedback,
     newest_holdout,
     newest_rows,
@@ -255,7 +256,9 @@ def _training_data(
     )
     labelled = labelled_production_rows(store, spec, inputs.current_data_path)
     labelled = newest_rows(labelled, 2 * spec.gate.recent_rows)
-    held = newest_holdout(labelled["ts"], spec.retrain.holdout_share)
+    window = max(spec.drift.window_rows, spec.drift.min_rows)
+    held = newest_holdout(labelled["ts"], holdout_rows(len(labelled), window,
+                                                       spec.retrain.holdout_share))  # fmt: skip
     recent_train, recent_eval = labelled[~held], labelled[held]
     new_train, weights = training_set(base_train, recent_train, spec, spec.retrain.recent_weight)
     return _TrainingData(champion, base_ds, base_train, labelled, recent_train, recent_eval,
