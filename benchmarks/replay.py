@@ -8,7 +8,9 @@ the server reloads the new champion). Each window goes to ``/predict/batch``; it
 to ``/feedback`` ``--label-delay`` windows later; then the replay waits for the monitor's
 check of it and prints: rows, the served metric (the answers scored on the true labels),
 the estimated metric (from the report: no labels used), the signals that fired, the
-decision and the version serving. The summary: degradation onset (first window whose served
+decision and the version serving; after a window that decided a retrain, it waits for the
+retrain to finish (``--retrain-wait-s``: as if it ran between windows) and prints the gate's
+scores. The summary: degradation onset (first window whose served
 metric is worse than the model's test score by the performance tolerance), lag from onset
 to the first retrain decision and to the new version serving (windows and seconds), false
 retrains (decisions on windows with no real change), promotions, the promoted model's
@@ -40,6 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import replay_scenarios  # noqa: E402
+from replay_retrains import outcome_line, wait_for_retrain  # noqa: E402
 from replay_scenarios import SCENARIOS, Scenario, Window, stream  # noqa: E402
 from soak import free_port, run_cli, stop_process  # noqa: E402
 
@@ -94,6 +97,7 @@ class ReplaySummary:
     flag_rate_by_feature: dict[str, float]
     seconds: float
     rows_detail: list[WindowRow] = field(default_factory=list)
+    retrain_outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _env(state: Path, spec: Path, window_rows: int) -> dict[str, str]:
@@ -122,9 +126,11 @@ class Replay:
     """One scenario against one server."""
 
     def __init__(self, scenario: Scenario, folder: Path, rows: int, windows: int,
-                 label_delay: int, settle_s: float) -> None:  # fmt: skip
+                 label_delay: int, settle_s: float,
+                 retrain_wait_s: float = 0.0) -> None:  # fmt: skip
         self.scenario, self.rows, self.windows = scenario, rows, windows
         self.label_delay, self.settle_s = label_delay, settle_s
+        self.retrain_wait_s, self.outcomes = retrain_wait_s, []
         self.folder = folder
         self.spec_path = scenario.build(folder, rows)
         self.env = _env(folder / "state", self.spec_path, rows)
@@ -145,7 +151,7 @@ class Replay:
 
         self.spec = load_spec(self.spec_path)
         settings = Settings(state_dir=self.folder / "state", spec=self.spec_path)
-        store = ObjectStore.from_settings(settings)
+        store = self.store = ObjectStore.from_settings(settings)
         self.tracker = Tracker(settings, store)
         champion = self.tracker.resolve("champion")
         self.first_version = champion.version
@@ -249,6 +255,11 @@ class Replay:
             previous = check.get("report_id") or previous
             rows.append(self._row(i, window, check, y, out, version, sent_at))
             self._print_row(rows[-1])
+            event_id = (check.get("event") or {}).get("event_id")
+            if rows[-1].retrain and event_id and self.retrain_wait_s > 0:
+                self.outcomes.append(wait_for_retrain(self.store, self.http, event_id, i,
+                                                      self.retrain_wait_s))  # fmt: skip
+                print("    " + outcome_line(self.outcomes[-1]), flush=True)
         self._settle(rows)
         return self._summary(rows, time.time() - started)
 
@@ -331,7 +342,7 @@ class Replay:
             len({r.serving for r in rows} - {self.first_version}), promoted,
             float(np.mean(errors)) if errors else None,
             float(np.mean(list(by_feature.values()))) if by_feature else None,
-            by_feature, seconds, rows,
+            by_feature, seconds, rows, self.outcomes,
         )  # fmt: skip
 
 
@@ -380,6 +391,7 @@ def print_summary(s: ReplaySummary) -> None:
         f"estimate vs served {s.metric}: mean absolute error {f(s.estimate_mae)}",
         f"feature false flags on unchanged windows: {f(s.feature_flag_rate, 3)} per feature "
         f"per window (worst: {worst[0]} {worst[1]:.3f})",
+        *(outcome_line(o) for o in s.retrain_outcomes),
         f"wall time {s.seconds:.0f} s",
     ]
     for line in lines:
@@ -389,7 +401,8 @@ def print_summary(s: ReplaySummary) -> None:
 def replay_scenario(scenario: Scenario, args: argparse.Namespace) -> ReplaySummary:
     windows = scenario.quick_windows if args.quick else scenario.windows
     with tempfile.TemporaryDirectory(prefix=f"replay-{scenario.name}-") as tmp:
-        replay = Replay(scenario, Path(tmp), args.rows, windows, args.label_delay, args.settle_s)
+        replay = Replay(scenario, Path(tmp), args.rows, windows, args.label_delay, args.settle_s,
+                        args.retrain_wait_s)  # fmt: skip
         print(f"{scenario.name}: prepare + train in {tmp} ...", flush=True)
         replay.prepare()
         replay.start()
@@ -422,6 +435,13 @@ def main() -> None:
         type=float,
         default=90.0,
         help="After the last window, wait this long for a decided retrain.",
+    )
+    parser.add_argument(
+        "--retrain-wait-s",
+        type=float,
+        default=300.0,
+        help="After a window that decided a retrain, wait up to this long for it to finish "
+        "(and a promoted version to serve) before the next window; 0: do not wait.",
     )
     parser.add_argument(
         "--mode",

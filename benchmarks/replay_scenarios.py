@@ -52,10 +52,12 @@ MODE = "calibrated"
 
 def _policy(window_rows: int, key_features: list[str]) -> dict[str, Any]:
     """The drift policy of configs/telco.yaml, at the replay's window size: calibrated feature
-    tests (alpha 0.01), the performance rule on each window's labelled rows."""
+    tests (alpha 0.01 per feature, retrain_alpha 0.001 per window), the performance rule on
+    each window's labelled rows."""
     return {"min_rows": window_rows // 2, "window_rows": window_rows, "drift_share": 0.2,
             "key_features": key_features, "consecutive_windows": 1, "cooldown_s": 60,
-            "mode": MODE, "alpha": 0.01, "min_effect": 0.05, "threshold": 0.1,
+            "mode": MODE, "alpha": 0.01, "retrain_alpha": 0.001, "min_effect": 0.05,
+            "threshold": 0.1,
             "performance": {"tolerance": 0.05, "tolerance_kind": "relative",
                             "min_labelled_rows": window_rows // 2, "window_rows": window_rows,
                             "confidence": 0.95, "trigger": True},

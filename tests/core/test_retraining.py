@@ -10,8 +10,10 @@ from driftloop.config.errors import InputError
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.retraining import (
     encode_labels,
-    holdout_mask,
+    holdout_rows,
     join_feedback,
+    newest_holdout,
+    newest_rows,
     normalise_labelled,
     training_set,
 )
@@ -109,14 +111,25 @@ def test_normalise_labelled_names_the_bad_labels() -> None:
         normalise_labelled(frame, make_spec())
 
 
-def test_holdout_is_stable_and_near_its_share() -> None:
-    ids = pd.Series([f"req-{i}" for i in range(4000)])
-    mask = holdout_mask(ids, 0.3)
-    assert (
-        mask.tolist() == holdout_mask(ids.sample(frac=1, random_state=0).sort_index(), 0.3).tolist()
-    )
-    assert 0.27 < mask.mean() < 0.33
-    assert not holdout_mask(ids, 0.0).any() and holdout_mask(ids, 1.0).all()
+def test_the_gate_holds_out_the_newest_rows_whatever_their_order() -> None:
+    ts = pd.Series(pd.date_range("2026-01-01", periods=10, freq="h", tz="UTC"))
+    shuffled = ts.sample(frac=1, random_state=0).reset_index(drop=True)
+    held = newest_holdout(shuffled, 3)
+    assert sorted(shuffled[held]) == list(ts.iloc[7:])
+    assert not newest_holdout(ts, 0).any() and newest_holdout(ts, 99).all()
+    # equal times (a file without them): the later rows are the newer ones
+    same = pd.Series(["2026-01-01T00:00:00Z"] * 4)
+    assert newest_holdout(same, 2).tolist() == [False, False, True, True]
+    frame = pd.DataFrame({"ts": shuffled, "i": range(10)})
+    assert list(newest_rows(frame, 3)["ts"]) == list(ts.iloc[7:])
+
+
+def test_the_holdout_is_a_share_of_the_newest_window_so_training_sees_the_change() -> None:
+    # 2,000 labelled rows, the change in the newest 400: half of all rows would hold out
+    # every changed row; half of the newest window leaves 200 of them to train on
+    assert holdout_rows(2000, 400, 0.5) == 200
+    assert holdout_rows(300, 1000, 0.5) == 150
+    assert holdout_rows(0, 1000, 0.5) == 0
 
 
 def test_training_set_weights_recent_rows_to_their_share() -> None:

@@ -146,6 +146,15 @@ class DriftPolicyConfig(_Frozen):
         description="Calibrated: categories with fewer reference rows are pooled into one "
         "bucket (on both sides) before the statistic.",
     )
+    retrain_alpha: float = Field(
+        0.001,
+        gt=0,
+        lt=0.5,
+        description="Calibrated: false-retrain rate per window of the feature signal. Key "
+        "features are tested at retrain_alpha split over them (Holm, on p-values from the "
+        "no-drift distribution); the share rule needs as many drifted features as chance "
+        "reaches with at most this probability.",
+    )
     performance: PerformancePolicyConfig = Field(default_factory=PerformancePolicyConfig)
     prediction: PredictionDriftConfig = Field(default_factory=PredictionDriftConfig)
     features_trigger: bool = Field(True, description="Feature drift is a retrain reason.")
@@ -158,6 +167,12 @@ class GateConfig(_Frozen):
     recent_rows: int = Field(
         5000, gt=0, description="Newest labelled production rows in the evaluation set."
     )
+    min_recent_rows: int = Field(
+        100,
+        gt=0,
+        description="Held-out newest production rows the gate needs to decide on them alone; "
+        "with fewer it decides on them plus the dataset's test split.",
+    )
 
 
 class RetrainConfig(_Frozen):
@@ -167,7 +182,11 @@ class RetrainConfig(_Frozen):
         0.5, ge=0, lt=1, description="Share of total sample weight given to production rows."
     )
     holdout_share: float = Field(
-        0.5, gt=0, lt=1, description="Share of labelled production rows kept for the gate."
+        0.5,
+        gt=0,
+        lt=1,
+        description="Share of the newest window's labelled rows (max(drift.window_rows, "
+        "drift.min_rows)) held out for the gate: the newest ones; training gets the rest.",
     )
     lease_ttl_s: float = Field(
         600.0, gt=0, description="Lease expiry: a crashed retrain blocks others this long."

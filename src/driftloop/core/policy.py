@@ -25,13 +25,15 @@ evidence of drift even if too small to act on alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from driftloop.config.spec import SIGNALS, DriftPolicyConfig
-from driftloop.core.drift_verdict import DriftSummary
+from driftloop.core.drift_verdict import SIGNAL_DISTRIBUTION, DriftSummary
+from driftloop.core.feature_family import holm_rejected
 
 FEATURES = "features"
 PERFORMANCE = "performance"
@@ -117,8 +119,16 @@ class RetrainDecision:
         }
 
 
-def features_verdict(policy: DriftPolicyConfig, summary: DriftSummary) -> SignalVerdict:
-    """The feature-drift signal: enough features drifted, or a key feature did."""
+def features_verdict(
+    policy: DriftPolicyConfig,
+    summary: DriftSummary,
+    p_values: Mapping[str, float] | None = None,
+) -> SignalVerdict:
+    """The feature-drift signal: enough features drifted, or a key feature did. In calibrated
+    mode with the features' ``p_values`` the signal holds ``retrain_alpha`` per window
+    (``core.feature_family``); otherwise each per-feature flag counts as it is."""
+    if summary.mode == "calibrated" and p_values is not None:
+        return _family_verdict(policy, summary, p_values)
     n_features = len(summary.features)
     n_drifted = len(summary.drifted_features)
     share_hit = n_features > 0 and summary.drift_share >= policy.drift_share
@@ -139,8 +149,58 @@ def features_verdict(policy: DriftPolicyConfig, summary: DriftSummary) -> Signal
             "drift_share": summary.drift_share,
             "key_features_drifted": list(keys),
             "mode": summary.mode,
+            "rule": "per-feature flags",
         },  # fmt: skip
     )
+
+
+def _family_verdict(
+    policy: DriftPolicyConfig, summary: DriftSummary, p_values: Mapping[str, float]
+) -> SignalVerdict:
+    """The calibrated feature signal at ``retrain_alpha`` per window: only the features
+    Holm's step-down keeps (and the missing/unseen limits) count for a retrain."""
+    ra = policy.retrain_alpha
+    held = set(holm_rejected(p_values, ra))
+    counted = []
+    for f in summary.features:
+        fixed = [s for s in f.signals if s != SIGNAL_DISTRIBUTION]  # missing/unseen limits
+        tested = f.feature in p_values
+        if (not tested and f.drifted) or (f.distribution_drifted and f.feature in held) or fixed:
+            counted.append(f.feature)
+    n_features = len(summary.features)
+    need = max(1, math.ceil(policy.drift_share * n_features - 1e-9))
+    share_hit = n_features > 0 and len(counted) >= need
+    keys = [k for k in policy.key_features if k in counted]
+    reasons = [
+        f"{len(summary.drifted_features)}/{n_features} features flagged at alpha "
+        f"{policy.alpha:g}, {len(counted)} count at retrain_alpha {ra:g} (Holm) "
+        f"{'>=' if share_hit else '<'} {need} needed"
+    ]
+    reasons += [f"key feature {k} drifted{_p_note(k, p_values)}" for k in keys]
+    reasons += [
+        f"key feature {k} flagged{_p_note(k, p_values)} but does not count at retrain_alpha"
+        for k in policy.key_features
+        if k in summary.drifted_features and k not in keys
+    ]
+    return SignalVerdict(
+        FEATURES,
+        share_hit or bool(keys),
+        policy.features_trigger,
+        "; ".join(reasons),
+        {
+            "drift_share": summary.drift_share,
+            "key_features_drifted": keys,
+            "mode": summary.mode,
+            "rule": "holm",
+            "retrain_alpha": ra,
+            "counted_features": counted,
+            "p_values": dict(p_values),
+        },  # fmt: skip
+    )
+
+
+def _p_note(key: str, p_values: Mapping[str, float]) -> str:
+    return f" (p {p_values[key]:.2g})" if key in p_values else ""
 
 
 def _ready_signals(
@@ -179,6 +239,7 @@ def decide_retrain(
     signals: Sequence[SignalVerdict] = (),
     served_version: str | None = None,
     champion_version: str | None = None,
+    p_values: Mapping[str, float] | None = None,
 ) -> RetrainDecision:
     """Decide whether the window in ``summary`` warrants a retrain.
 
@@ -187,9 +248,10 @@ def decide_retrain(
     and ``now`` are epoch seconds or aware datetimes, and ``now`` is required whenever
     ``last_retrain_at`` is given. ``served_version``/``champion_version``: the model that
     served the window and the champion now; when both are known and differ, the verdict is
-    superseded.
+    superseded. ``p_values``: the calibrated features' p-values on this window (calibrated
+    mode), which hold the feature signal to ``retrain_alpha``.
     """
-    feats = features_verdict(policy, summary)
+    feats = features_verdict(policy, summary, p_values)
     verdicts = (feats, *sorted(signals, key=lambda v: SIGNALS.index(v.signal)))
     reasons = [*feats.reason.split("; "), *(f"{v.signal}: {v.reason}" for v in verdicts[1:])]
     alarms = tuple(v.signal for v in verdicts if v.fired and v.trigger)
@@ -203,16 +265,10 @@ def decide_retrain(
     if remaining > 0:
         ago = policy.cooldown_s - remaining
         reasons.append(f"cool-down: last retrain {ago:.0f} s ago < {policy.cooldown_s:.0f} s")
-    superseded = (
-        served_version is not None
-        and champion_version is not None
-        and str(served_version) != str(champion_version)
-    )
-    if superseded:
-        reasons.append(
-            f"superseded: the window was served by v{served_version}, the champion is now "
-            f"v{champion_version}; nothing is started"
-        )
+    stale = superseded_reason(served_version, champion_version)
+    superseded = stale is not None
+    if stale is not None:
+        reasons.append(stale)
     retrain = bool(ready) and remaining <= 0 and not superseded
     return RetrainDecision(
         retrain=retrain,
@@ -230,6 +286,22 @@ def decide_retrain(
         superseded=superseded,
         served_version=served_version,
         champion_version=champion_version,
+    )
+
+
+def superseded_reason(
+    served_version: str | None, champion_version: str | None, forced: bool = False
+) -> str | None:
+    """Why a verdict about a window served by ``served_version`` must start nothing now that
+    ``champion_version`` is the champion (None: it still stands — either is unknown, they
+    match, or the retrain was ``forced`` by hand)."""
+    if forced or served_version is None or champion_version is None:
+        return None
+    if str(served_version) == str(champion_version):
+        return None
+    return (
+        f"superseded: the window was served by v{served_version}, the champion is now "
+        f"v{champion_version}; nothing is started"
     )
 
 

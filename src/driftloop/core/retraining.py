@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,14 +85,36 @@ def normalise_labelled(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return out
 
 
-def holdout_mask(ids: pd.Series, share: float = 0.5) -> np.ndarray:
-    """A stable split of rows by id: True for rows kept out of training for evaluation."""
+def time_order(ts: pd.Series) -> np.ndarray:
+    """Positions of the rows oldest first by ``ts`` (ties keep their order; an unreadable
+    time counts as the oldest)."""
+    stamps = pd.to_datetime(pd.Series(ts).reset_index(drop=True), utc=True, errors="coerce",
+                            format="mixed").fillna(pd.Timestamp(0, tz="UTC"))  # fmt: skip
+    return np.argsort(stamps.to_numpy(dtype="datetime64[ns]"), kind="stable")
 
-    def bucket(value: object) -> float:
-        digest = hashlib.sha256(str(value).encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
 
-    return np.array([bucket(v) < share for v in ids], dtype=bool)
+def newest_holdout(ts: pd.Series, rows: int) -> np.ndarray:
+    """True for the newest ``rows`` rows by ``ts``: the rows the gate scores both models on,
+    since they are the most like what the promoted model will serve. A random split scores a
+    model on rows as old as the ones it learnt from, which under a growing shift flatters it."""
+    held = np.zeros(len(ts), dtype=bool)
+    k = min(max(rows, 0), len(ts))
+    if k:
+        held[time_order(ts)[len(ts) - k :]] = True
+    return held
+
+
+def holdout_rows(labelled_rows: int, window_rows: int, share: float) -> int:
+    """How many of the newest labelled rows the gate holds out: ``share`` of the newest
+    window's worth (``window_rows``), so training still sees the rest of the changed world —
+    half of *all* rows would keep every changed row out of training when the change is
+    recent."""
+    return int(round(share * min(labelled_rows, window_rows)))
+
+
+def newest_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The newest ``rows`` rows of a frame (``ts``), oldest first."""
+    return frame.iloc[time_order(frame["ts"])[max(len(frame) - rows, 0) :]]
 
 
 def training_set(

@@ -29,6 +29,9 @@ class RetrainStatus(StrEnum):
     """The gate did not pass; the champion stays."""
     SKIPPED = "skipped"
     """Another retrain held the lease."""
+    SUPERSEDED = "superseded"
+    """Its event judged a window served by a model version that is no longer the champion:
+    nothing was started (a forced event is never superseded)."""
     FAILED = "failed"
     """It raised; the error is recorded."""
 
@@ -39,6 +42,7 @@ FINAL_RETRAIN = frozenset(
         RetrainStatus.PROMOTED,
         RetrainStatus.REJECTED,
         RetrainStatus.SKIPPED,
+        RetrainStatus.SUPERSEDED,
         RetrainStatus.FAILED,
     }
 )
@@ -58,6 +62,7 @@ class EventStatus(StrEnum):
     RETRAIN_PROMOTED = "retrain-promoted"
     RETRAIN_REJECTED = "retrain-rejected"
     RETRAIN_SKIPPED = "retrain-skipped"
+    RETRAIN_SUPERSEDED = "retrain-superseded"
     RETRAIN_FAILED = "retrain-failed"
 
 

@@ -30,7 +30,7 @@ from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_reference import PreparedReference, prepare_reference
 from driftloop.core.drift_verdict import DriftSummary
-from driftloop.core.null_thresholds import NullThreshold
+from driftloop.core.null_thresholds import NullThreshold, p_values
 from driftloop.core.performance import PerformanceCheck
 from driftloop.core.policy import RetrainDecision, SignalVerdict, decide_retrain
 from driftloop.events.delivery import emit_event
@@ -269,7 +269,9 @@ def judge_window(
     estimate = estimate_window(spec, store, tracker, serving.model, current)
     if estimate is not None:
         signals = [*signals, estimate.verdict]
-    decision = decide(spec, store, summary, serving, signals)
+    scores = {f.feature: f.score for f in summary.features}
+    found = None if thresholds is None else p_values(thresholds, scores)
+    decision = decide(spec, store, summary, serving, signals, found)
     result = judged(store, summary, window, serving.versions, decision)
     result.performance, result.thresholds = performance, thresholds or {}
     if estimate is not None:
@@ -283,9 +285,11 @@ def decide(
     summary: DriftSummary,
     serving: Serving,
     signals: list[SignalVerdict] | None = None,
+    p_values: dict[str, float] | None = None,
 ) -> RetrainDecision:
     """The retrain decision on one window: the policy over the earlier windows of the same
-    model version, the cool-down since the last retrain and the other signals."""
+    model version, the cool-down since the last retrain and the other signals (``p_values``:
+    the calibrated features', which hold the feature signal to ``retrain_alpha``)."""
     model_version = serving.versions[0]
     return decide_retrain(
         spec.drift,
@@ -296,6 +300,7 @@ def decide(
         signals=signals or [],
         served_version=model_version if not serving.from_file else None,
         champion_version=serving.champion_now,
+        p_values=p_values,
     )
 
 

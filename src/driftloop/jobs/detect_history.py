@@ -62,7 +62,8 @@ def last_retrain_time(store: ObjectStore) -> float | None:
     times += [
         _epoch(record["finished_at"])
         for record in read_retrains(store)
-        if record.get("status") != RetrainStatus.SKIPPED and record.get("finished_at")
+        if record.get("status") not in (RetrainStatus.SKIPPED, RetrainStatus.SUPERSEDED)
+        and record.get("finished_at")
     ]
     known = [t for t in times if t is not None]
     return max(known) if known else None

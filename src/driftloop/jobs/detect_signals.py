@@ -22,6 +22,7 @@ from driftloop.config.spec import DatasetSpec, DriftPolicyConfig
 from driftloop.core.drift_reference import compute_drift
 from driftloop.core.drift_verdict import FeatureDrift
 from driftloop.core.null_thresholds import (
+    TAIL_QUANTILE,
     CalibrationSettings,
     NullThreshold,
     calibrate_thresholds,
@@ -62,7 +63,9 @@ def calibrated_thresholds(
     rows = round_window(window_rows)
     ref_id = drift_cache.reference_id(reference[[*numeric, *categorical]])
     key = drift_cache.thresholds_key(
-        ref_id, rows, {**cal.__dict__, "numeric": numeric, "categorical": categorical}
+        ref_id,
+        rows,
+        {**cal.__dict__, "numeric": numeric, "categorical": categorical, "tail": TAIL_QUANTILE},
     )
     cached = drift_cache.read_entry(store, key)
     if cached is not None:

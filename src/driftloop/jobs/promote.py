@@ -19,7 +19,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import GateDecision, decide_promotion
+from driftloop.core.gate import GateDecision, decide_on_sets, decide_promotion
 from driftloop.core.metrics import score_pipeline
 from driftloop.core.prepare import features_and_target
 from driftloop.core.threshold import threshold_from_tags
@@ -31,9 +31,40 @@ def score_version(
 ) -> dict[str, float]:
     """A registered version's metrics on labelled rows (loaded and verified from the registry),
     labels at the version's own decision threshold."""
-    x, y = features_and_target(rows, spec)
+    return score_sets(spec, tracker, version, {"rows": rows})["rows"]
+
+
+def score_sets(
+    spec: DatasetSpec, tracker: Tracker, version: str, sets: dict[str, pd.DataFrame]
+) -> dict[str, dict[str, float]]:
+    """A version's metrics on each named set of labelled rows (the version loaded once)."""
     threshold = threshold_from_tags(tracker.version_info(version).tags)
-    return score_pipeline(tracker.load_pipeline(version), x, y, spec.is_classification, threshold)
+    pipeline = tracker.load_pipeline(version)
+    out = {}
+    for name, rows in sets.items():
+        x, y = features_and_target(rows, spec)
+        out[name] = score_pipeline(pipeline, x, y, spec.is_classification, threshold)
+    return out
+
+
+def gate_on_sets(
+    spec: DatasetSpec,
+    tracker: Tracker,
+    challenger_version: str,
+    champion: ModelVersionInfo | None,
+    sets: dict[str, pd.DataFrame],
+    deciding: dict[str, str],
+) -> GateDecision:
+    """Score challenger and champion on every set; the challenger must win on each set named
+    in ``deciding`` (name -> description) by the spec's gate; the others are recorded."""
+    metric = spec.metric
+    ours = score_sets(spec, tracker, challenger_version, sets)
+    theirs = score_sets(spec, tracker, champion.version, sets) if champion else {}
+    scores = {k: {"rows": len(rows), "challenger": ours[k][metric],
+                  "champion": theirs[k][metric] if champion else None}
+              for k, rows in sets.items()}  # fmt: skip
+    versions = (challenger_version, champion.version if champion else None)
+    return decide_on_sets(metric, versions, scores, deciding, spec.gate.margin)
 
 
 def gate_challenger(

@@ -21,19 +21,27 @@ import numpy as np
 import pandas as pd
 
 from driftloop.adapters.datasets import DatasetVersion, open_dataset, read_frame_at, write_dataset
-from driftloop.adapters.event_records import record_event
+from driftloop.adapters.event_records import event_key, record_event
 from driftloop.adapters.lease import acquire_lease
 from driftloop.adapters.retrain_records import write_retrain
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError, InputError, NotFoundError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import GateDecision
-from driftloop.core.retraining import holdout_mask, join_feedback, normalise_labelled, training_set
+from driftloop.core.gate import BOTH, RECENT, TEST, GateDecision, deciding_sets
+from driftloop.core.policy import superseded_reason
+from driftloop.core.retraining import (
+    holdout_rows,
+    join_feedback,
+    newest_holdout,
+    newest_rows,
+    normalise_labelled,
+    training_set,
+)
 from driftloop.core.statuses import EventStatus, RetrainStatus, event_status
 from driftloop.jobs.champion import registry_champion
 from driftloop.jobs.progress import ProgressCallback, no_progress
-from driftloop.jobs.promote import apply_promotion, gate_challenger, record_decision
+from driftloop.jobs.promote import apply_promotion, gate_on_sets, record_decision
 
 log = logging.getLogger("driftloop.retrain")
 RESULT_FILE = "retrain-result.json"
@@ -120,6 +128,11 @@ def retrain_model(
         return result
     lease.keep_alive()
     inputs = RetrainInputs(reference_data_path, current_data_path, event_id, promote)
+    stale = _superseded(store, tracker, event_id)
+    if stale is not None:
+        lease.release()
+        _write_result(model_dir, store, stale)
+        return stale
     try:
         if lease.took_over:
             log.warning(
@@ -132,6 +145,28 @@ def retrain_model(
         raise
     finally:
         lease.release()
+
+
+def _superseded(store: ObjectStore, tracker: Tracker, event_id: str | None) -> RetrainResult | None:
+    """The result for an event whose window was served by a model version that is no longer
+    the champion (a verdict about a replaced model; recorded, nothing trained), or None."""
+    if not event_id:
+        return None
+    try:
+        event = dict(store.read_json(event_key(event_id)).get("event") or {})
+    except NotFoundError:
+        return None  # started by hand with an id the store never saw: nothing to compare
+    champion = tracker.alias_version("champion")
+    reason = superseded_reason(event.get("model_version"),
+                               champion.version if champion else None,
+                               forced=bool(event.get("force_retrain")))  # fmt: skip
+    if reason is None:
+        return None
+    result = RetrainResult(event_id, RetrainStatus.SUPERSEDED, reason, event_id,
+                           champion_version=champion.version if champion else None)  # fmt: skip
+    record_event(store, event_id, EventStatus.RETRAIN_SUPERSEDED, reason=reason)
+    log.info("retrain superseded", extra={"event_id": event_id, "reason": reason})
+    return result
 
 
 def _run_and_record(
@@ -221,8 +256,10 @@ def _training_data(
         else base_ds.frame("train")
     )
     labelled = labelled_production_rows(store, spec, inputs.current_data_path)
-    labelled = labelled.tail(2 * spec.gate.recent_rows)
-    held = holdout_mask(labelled["request_id"], spec.retrain.holdout_share)
+    labelled = newest_rows(labelled, 2 * spec.gate.recent_rows)
+    window = max(spec.drift.window_rows, spec.drift.min_rows)
+    held = newest_holdout(labelled["ts"], holdout_rows(len(labelled), window,
+                                                       spec.retrain.holdout_share))  # fmt: skip
     recent_train, recent_eval = labelled[~held], labelled[held]
     new_train, weights = training_set(base_train, recent_train, spec, spec.retrain.recent_weight)
     return _TrainingData(champion, base_ds, base_train, labelled, recent_train, recent_eval,
@@ -236,8 +273,12 @@ def _write_child_dataset(
     """The retrain's training set as a dataset version (content-addressed: written once)."""
     base_ds, new_train = data.base_ds, data.new_train
     valid, test = base_ds.frame("valid"), base_ds.frame("test")
+    # the newest rows, as the drift check sees them: the reference of a model trained after a
+    # change must be the changed world, not a mix of before and after (which the next
+    # windows would "drift" from, and retrain again)
+    newest = max(spec.drift.window_rows, spec.drift.min_rows)
     reference = (
-        data.labelled[list(spec.features)]
+        newest_rows(data.labelled, newest)[list(spec.features)]
         if len(data.labelled) >= spec.drift.min_rows
         else new_train.sample(
             min(len(new_train), spec.split.reference_rows), random_state=spec.split.seed
@@ -259,13 +300,23 @@ def _write_child_dataset(
     return ds
 
 
-def _evaluation_rows(spec: DatasetSpec, data: _TrainingData) -> pd.DataFrame:
-    """Held-out recent rows plus the base test split: what both models are scored on."""
+def _evaluation_sets(
+    spec: DatasetSpec, data: _TrainingData
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """What both models are scored on — the newest held-out production rows, the base test
+    split, and both together — and which sets decide (``core.gate.deciding_sets``)."""
     cols = [*spec.features, spec.target]
-    return pd.concat(
-        [data.recent_eval.tail(spec.gate.recent_rows)[cols], data.base_ds.frame("test")[cols]],
-        ignore_index=True,
-    )
+    recent = newest_rows(data.recent_eval, spec.gate.recent_rows)[cols]
+    test = data.base_ds.frame("test")[cols]
+    sets = {RECENT: recent, TEST: test, BOTH: pd.concat([recent, test], ignore_index=True)}
+    sets = {k: v for k, v in sets.items() if len(v)}
+    described = {RECENT: f"the newest {len(recent)} held-out production rows",
+                 BOTH: f"those and the test split ({len(recent) + len(test)} rows)",
+                 TEST: f"the test split ({len(test)} rows)"}  # fmt: skip
+    if len(recent) < spec.gate.min_recent_rows:
+        described[BOTH] = f"the newest {len(recent)} held-out production rows and the test split"
+    names = deciding_sets(len(recent), spec.gate.min_recent_rows)
+    return sets, {name: described[name] for name in names}
 
 
 def _retrain(
@@ -292,11 +343,12 @@ def _retrain(
                          sample_weight=data.weights)  # fmt: skip
     challenger = fit.registered
     tracker.set_alias("challenger", challenger.version)
-    evaluation = _evaluation_rows(spec, data)
-    decision = gate_challenger(spec, tracker, challenger.version, data.champion, evaluation)
+    sets, deciding = _evaluation_sets(spec, data)
+    decision = gate_on_sets(spec, tracker, challenger.version, data.champion, sets, deciding)
     record_decision(tracker, decision, fit.parent_run_id, tags)
     rows = {"base_train": len(data.base_train), "recent_train": len(data.recent_train),
-            "recent_eval": len(data.recent_eval), "evaluation": len(evaluation)}  # fmt: skip
+            "recent_eval": len(data.recent_eval),
+            "evaluation": decision.evaluation_rows}  # fmt: skip
     result = RetrainResult(
         retrain_id,
         RetrainStatus.TRAINED if decision.promote else RetrainStatus.REJECTED,

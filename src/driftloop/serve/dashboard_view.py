@@ -30,10 +30,11 @@ from driftloop.serve.dashboard_charts import (
 
 OUTCOME_CLASS: dict[str, str] = {
     RetrainStatus.PROMOTED: "good", GATE_PASSED: "good", RetrainStatus.REJECTED: "warn",
-    RetrainStatus.SKIPPED: "muted", RetrainStatus.FAILED: "bad", RetrainStatus.RUNNING: "info",
+    RetrainStatus.SKIPPED: "muted", RetrainStatus.SUPERSEDED: "muted",
+    RetrainStatus.FAILED: "bad", RetrainStatus.RUNNING: "info",
     RetrainStatus.TRAINED: "info", EventStatus.DUPLICATE_SKIPPED: "muted",
     EventStatus.RETRAIN_PROMOTED: "good", EventStatus.RETRAIN_REJECTED: "warn",
-    EventStatus.RETRAIN_FAILED: "bad",
+    EventStatus.RETRAIN_FAILED: "bad", EventStatus.RETRAIN_SUPERSEDED: "muted",
 }  # fmt: skip
 """The CSS class of a timeline outcome (a retrain, gate or event status)."""
 
