@@ -16,17 +16,21 @@ import pytest
 
 from ..support.metrics import metric
 from ..support.processes import ServerProcess, run_cli
-from ..support.state import TrainedState, auth, register_pipeline, sample_records, tracker_for
+from ..support.state import (
+    TrainedState,
+    auth,
+    register_pipeline,
+    sample_records,
+    stored_model_dir,
+    tracker_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 def model_file(tracker: Any, version: str) -> Path:
     """The serialized model of a version, where the store keeps it (not a download)."""
-    source = tracker.client.get_model_version(tracker.model_name, version).source
-    logged = tracker.client.get_logged_model(source.removeprefix("models:/"))
-    root = Path(logged.artifact_location.removeprefix("file://"))
-    return next(p for p in sorted(root.rglob("*.skops")))
+    return next(p for p in sorted(stored_model_dir(tracker, version).rglob("*.skops")))
 
 
 def tamper(path: Path) -> None:

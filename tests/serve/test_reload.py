@@ -20,6 +20,7 @@ from ..support.state import (
     register_pipeline,
     sample_records,
     serve_env,
+    stored_model_dir,
     tracker_for,
 )
 
@@ -69,9 +70,7 @@ def new_version(tracker: Any, seed: int) -> str:
 
 def local_artifacts(tracker: Any, version: str) -> Path:
     """The version's files where the store keeps them (not a downloaded copy)."""
-    source = tracker.client.get_model_version(tracker.model_name, version).source
-    location = tracker.client.get_logged_model(source.removeprefix("models:/")).artifact_location
-    return Path(location.removeprefix("file://"))
+    return stored_model_dir(tracker, version)
 
 
 def test_reload_under_load_fails_no_request(server, state, tracker):

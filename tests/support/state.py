@@ -158,6 +158,14 @@ def register_pipeline(tracker: Any, pipeline: Any, dataset_version: str, name: s
     return str(info.version)
 
 
+def stored_model_dir(tracker: Any, version: str) -> Path:
+    """A version's files where the store keeps them (not a downloaded copy): what the
+    registry says to download, on a local registry a ``file://`` folder."""
+    location = tracker.client.get_model_version_download_uri(tracker.model_name, version)
+    assert location.startswith("file://"), location
+    return Path(location.removeprefix("file://"))
+
+
 def clone_state(base: TrainedState, root: Path) -> TrainedState:
     """A fresh registry whose champion is the base champion's pipeline, same datasets."""
     root.mkdir(parents=True, exist_ok=True)
