@@ -8,13 +8,21 @@ so a healthy window flags a feature with probability ``alpha`` whatever its size
 cardinality; an effect-size floor (``min_effect``) keeps a huge window from flagging a
 negligible shift.
 
-The null distribution is a two-sample bootstrap from the reference: each draw takes a pseudo
-reference (as many rows as the reference) and a pseudo window (as many rows as the window)
-from the reference's own distribution and scores one against the other, so it holds the
-sampling noise of both sides. Both the Jensen-Shannon distance (categories, and numbers with
-few values) and the normed Wasserstein distance (other numbers) depend only on the counts per
-distinct reference value, so a draw is a pair of multinomial count vectors and every draw is
-scored at once in numpy.
+The null distribution has to hold the reference's own sampling noise as well as the window's:
+the reference is a finite sample of the population, so a production window differs from it by
+the window's noise *plus* the reference's fixed offset from the population. Each draw
+approximates a permutation test of the reference against a window (exact whatever the
+population): a bootstrap reference (as many rows as the reference, with replacement) gives a
+stand-in window drawn from it (so the window sits as far from the reference as a real one
+does), the reference and that window are pooled, and the pool is split at random into a pseudo
+reference and a pseudo window of the real sizes, scored one against the other as the check
+scores them (the same rare-level pooling, by the pseudo reference). Resampling both sides from
+the reference alone (the calibration before ``NULL_METHOD`` 2) left the null too narrow for
+many-level categoricals: a 200-level Zipf feature flagged 2.8x alpha at 400 rows and 4x at
+1,000 (averaged over references; ``benchmarks/null_calibration.py``). Both the Jensen-Shannon
+distance (categories, and numbers with few values) and the normed Wasserstein distance (other
+numbers) depend only on the counts per distinct reference value, so a draw is a pair of count
+vectors and the scores are computed at once in numpy.
 
 Rare categories are handled on purpose: levels with fewer than ``min_category_rows`` reference
 rows (and levels the reference never had) are pooled into one bucket on both sides before the
@@ -104,6 +112,24 @@ def wasserstein_rows(
     return np.asarray(np.abs(f_ref - f_cur)[:, :-1] @ gaps / norm)
 
 
+NULL_METHOD = 2
+"""Which null the thresholds come from (part of their cache key): 2 = the pooled split with a
+bootstrap reference (above); 1 was both sides resampled from the reference."""
+
+
+def null_counts(
+    ref_counts: np.ndarray, window_rows: int, draws: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``draws`` (pseudo reference, pseudo window) count pairs under no drift: a window drawn
+    from a bootstrap reference, pooled with the reference, split at random into the two
+    sizes."""
+    n_ref = int(ref_counts.sum())
+    boot = rng.multinomial(n_ref, ref_counts / n_ref, size=draws)
+    pooled = ref_counts.astype(np.int64) + rng.multinomial(window_rows, boot / n_ref)
+    cur = np.stack([rng.multivariate_hypergeometric(row, window_rows) for row in pooled])
+    return (pooled - cur).astype(np.float64), cur.astype(np.float64)
+
+
 def null_distribution(
     method: Method,
     ref_counts: np.ndarray,
@@ -113,23 +139,19 @@ def null_distribution(
     values: np.ndarray | None = None,
     min_rows: int = 1,
 ) -> np.ndarray:
-    """``draws`` scores of the statistic between a pseudo reference and a pseudo window, both
-    drawn from the reference's distribution (``ref_counts`` per distinct value; ``values``
-    are those values, sorted, for Wasserstein). Jensen-Shannon pools the levels under
-    ``min_rows`` rows of each pseudo reference into one bucket, on both sides."""
-    n_ref = int(ref_counts.sum())
-    p = ref_counts / n_ref
-    pseudo_ref = rng.multinomial(n_ref, p, size=draws).astype(np.float64)
-    pseudo_cur = rng.multinomial(window_rows, p, size=draws).astype(np.float64)
+    """``draws`` scores of the statistic between a pseudo reference and a pseudo window under
+    no drift (``null_counts``; ``ref_counts`` per distinct value, ``values`` those values,
+    sorted, for Wasserstein). Jensen-Shannon pools the levels under ``min_rows`` rows of each
+    pseudo reference into one bucket, on both sides, as the check pools by the reference."""
+    pseudo_ref, pseudo_cur = null_counts(ref_counts, window_rows, draws, rng)
     if method == JENSEN_SHANNON:
         if min_rows > 1:
-            # Pool each draw by its own pseudo reference, as the check pools by the real one:
-            # the levels that survive pooling are the ones that came out high, in both.
             rare = pseudo_ref < min_rows
             pseudo_ref = np.c_[np.where(rare, 0.0, pseudo_ref), (pseudo_ref * rare).sum(axis=1)]
             pseudo_cur = np.c_[np.where(rare, 0.0, pseudo_cur), (pseudo_cur * rare).sum(axis=1)]
         return js_rows(pseudo_ref, pseudo_cur)
     assert values is not None
+    p = ref_counts / ref_counts.sum()
     mean = float(p @ values)
     norm = max(float(np.sqrt(p @ (values - mean) ** 2)), MIN_NORM)
     return wasserstein_rows(values, pseudo_ref, pseudo_cur, norm)

@@ -22,6 +22,7 @@ from driftloop.config.spec import DatasetSpec, DriftPolicyConfig
 from driftloop.core.drift_reference import compute_drift
 from driftloop.core.drift_verdict import FeatureDrift
 from driftloop.core.null_thresholds import (
+    NULL_METHOD,
     TAIL_QUANTILE,
     CalibrationSettings,
     NullThreshold,
@@ -65,7 +66,13 @@ def calibrated_thresholds(
     key = drift_cache.thresholds_key(
         ref_id,
         rows,
-        {**cal.__dict__, "numeric": numeric, "categorical": categorical, "tail": TAIL_QUANTILE},
+        {
+            **cal.__dict__,
+            "numeric": numeric,
+            "categorical": categorical,
+            "tail": TAIL_QUANTILE,
+            "null": NULL_METHOD,
+        },
     )
     cached = drift_cache.read_entry(store, key)
     if cached is not None:
