@@ -36,8 +36,10 @@ def recent_history(store: ObjectStore, model_version: str | None) -> list[frozen
     return list(reversed(verdicts))
 
 
-RETRAIN_STATUSES = frozenset(event_status(s) for s in RetrainStatus if s != RetrainStatus.SKIPPED)
-"""Event-record steps that mean a retrain started or finished (not "retrain-skipped")."""
+_NO_RETRAIN = (RetrainStatus.SKIPPED, RetrainStatus.SUPERSEDED)
+RETRAIN_STATUSES = frozenset(event_status(s) for s in RetrainStatus if s not in _NO_RETRAIN)
+"""Event-record steps that mean a retrain started or finished (not "retrain-skipped" or
+"retrain-superseded": neither trained anything)."""
 
 
 def _epoch(stamp: object) -> float | None:
@@ -62,8 +64,7 @@ def last_retrain_time(store: ObjectStore) -> float | None:
     times += [
         _epoch(record["finished_at"])
         for record in read_retrains(store)
-        if record.get("status") not in (RetrainStatus.SKIPPED, RetrainStatus.SUPERSEDED)
-        and record.get("finished_at")
+        if record.get("status") not in _NO_RETRAIN and record.get("finished_at")
     ]
     known = [t for t in times if t is not None]
     return max(known) if known else None
