@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from driftloop.core.gate import interval_text
+
 FINAL = {"retrain-promoted", "retrain-trained", "retrain-rejected", "retrain-failed",
          "retrain-skipped", "retrain-superseded"}  # fmt: skip
 
@@ -32,7 +34,8 @@ def wait_for_retrain(store: Any, http: Any, event_id: str, window: int, timeout_
             outcome |= {"status": status.removeprefix("retrain-"),
                         "reason": result.get("reason") or _last_reason(record),
                         "challenger": result.get("challenger_version"),
-                        "scores": gate.get("scores")}  # fmt: skip
+                        "scores": gate.get("scores"),
+                        "interval": gate.get("interval")}  # fmt: skip
             if status == "retrain-promoted":
                 _wait_serving(http, str(result.get("challenger_version")),
                               timeout_s - (time.time() - started))  # fmt: skip
@@ -67,5 +70,6 @@ def outcome_line(o: dict) -> str:
     return (
         f"retrain from window {o['window']}: {o['status']} after {o['waited_s']} s"
         + (f" (challenger v{o['challenger']}: {shown})" if shown else "")
+        + (f"; {interval_text(o['interval'])}" if o.get("interval") else "")
         + (f" — {o['reason']}" if o.get("reason") and not shown else "")
     )

@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from driftloop.core.gate import interval_text
 from driftloop.core.loop_facts import clean_float
 
 
@@ -115,6 +116,8 @@ def _timeline_table(entries: list[Mapping[str, Any]]) -> Table:
                 f"{_num(s.get('challenger'))} vs champion v{s.get('champion_version')} "
                 f"{_num(s.get('champion'))} on {s.get('rows')} rows"
             )
+            if s.get("interval"):
+                detail += f"; {interval_text(s['interval'])}"
         t.add_row(
             _when(e.get("at")), str(e.get("kind")), str(e.get("id"))[:14], str(e.get("outcome")),
             detail,

@@ -13,6 +13,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from driftloop.core.gate import interval_text
+
 if TYPE_CHECKING:  # the jobs import pandas and MLflow; --help must not
     from driftloop.events.model import Receipt
     from driftloop.jobs.demo import DemoResult
@@ -162,6 +164,10 @@ def retrain_view(result: RetrainResult) -> Table:
             (f"challenger {gate['metric']}", f"{gate['challenger_score']:.4f}"),
             ("evaluation rows", str(gate["evaluation_rows"])),
         ]
+        if interval := gate.get("interval"):
+            rows.append(("improvement (paired bootstrap)", interval_text(interval)))
+        if gate.get("rule"):
+            rows.append(("gate rule", gate["rule"]))
     rows += [(f"rows {k}", str(v)) for k, v in result.rows.items()]
     for k, v in rows:
         table.add_row(k, v)

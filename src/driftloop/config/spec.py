@@ -173,6 +173,26 @@ class GateConfig(_Frozen):
         description="Held-out newest production rows the gate needs to decide on them alone; "
         "with fewer it decides on them plus the dataset's test split.",
     )
+    confidence: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="One-sided level of the paired bootstrap: the lower bound of the "
+        "challenger's improvement on the first deciding set must clear the margin (0: compare "
+        "point estimates only).",
+    )
+    bootstrap: int = Field(
+        1000, ge=100, le=10000, description="Paired bootstrap resamples of the deciding rows."
+    )
+    seed: int = Field(0, description="Seed of the bootstrap (same rows -> same verdict).")
+
+    @model_validator(mode="after")
+    def _confidence_is_off_or_a_level(self) -> GateConfig:
+        if self.confidence and self.confidence < 0.5:
+            raise ValueError(
+                f"confidence {self.confidence:g}: use 0 (point estimates) or a level in [0.5, 1)"
+            )
+        return self
 
 
 class RetrainConfig(_Frozen):

@@ -126,7 +126,8 @@ def _gate_entry(retrain: Mapping[str, Any], at: str | None) -> dict[str, Any] | 
                    "champion": clean_float(gate.get("champion_score")),
                    "challenger_version": gate.get("challenger_version"),
                    "champion_version": gate.get("champion_version"),
-                   "margin": gate.get("margin"), "rows": gate.get("evaluation_rows")},
+                   "margin": gate.get("margin"), "rows": gate.get("evaluation_rows"),
+                   **({"interval": gate["interval"]} if gate.get("interval") else {})},
     }  # fmt: skip
 
 

@@ -61,8 +61,8 @@ def _finite(v: float) -> float | None:
 
 def baseline_score(tags: dict[str, str], metric: str) -> tuple[float | None, str]:
     """A model version's own held-out score: the ``test_<metric>`` tag train records, else the
-    gate's score of a retrained challenger (test split plus held-out production rows), else
-    its validation score."""
+    gate's score of a retrained challenger (on the set that decided: the newest held-out
+    rows), else its validation score."""
     candidates = [(f"test_{metric}", f"test_{metric} tag")]
     if tags.get("gate_metric") == metric:
         candidates.append(("gate_challenger_score", "gate_challenger_score tag"))

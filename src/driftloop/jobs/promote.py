@@ -1,7 +1,8 @@
 """The one promotion path: gate a challenger against the champion, then move ``champion``.
 
 ``train``, ``retrain`` and ``promote`` all come through here, so every promotion is the
-same decision (``core.gate.decide_promotion``, both models scored on the same rows),
+same decision (``core.gate.decide_on_sets``: both models scored on the same rows, the win
+checked by a paired bootstrap),
 recorded the same way (tags on the run and on the challenger) and applied the same way
 (champion-moved check, artifact re-check, the store's champion record,
 ``datasets/latest.json``).
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from driftloop.adapters.datasets import set_latest
@@ -19,8 +21,9 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo, Tracker
 from driftloop.config.errors import DriftloopError
 from driftloop.config.spec import DatasetSpec
-from driftloop.core.gate import GateDecision, decide_on_sets, decide_promotion
-from driftloop.core.metrics import score_pipeline
+from driftloop.core.gate import TEST, GateDecision, decide_on_sets
+from driftloop.core.paired_bootstrap import PairedOutputs, improvement_interval
+from driftloop.core.performance import window_metrics
 from driftloop.core.prepare import features_and_target
 from driftloop.core.threshold import threshold_from_tags
 from driftloop.jobs.champion import record_promotion, registry_champion
@@ -38,13 +41,24 @@ def score_sets(
     spec: DatasetSpec, tracker: Tracker, version: str, sets: dict[str, pd.DataFrame]
 ) -> dict[str, dict[str, float]]:
     """A version's metrics on each named set of labelled rows (the version loaded once)."""
+    threshold, outputs = _outputs(spec, tracker, version, sets)
+    return {name: window_metrics(y, out, spec.is_classification, threshold)
+            for name, (y, out) in outputs.items()}  # fmt: skip
+
+
+def _outputs(
+    spec: DatasetSpec, tracker: Tracker, version: str, sets: dict[str, pd.DataFrame]
+) -> tuple[float, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """A version's decision threshold and its (labels, outputs) on each set: the
+    positive-class probability, or the predicted value."""
     threshold = threshold_from_tags(tracker.version_info(version).tags)
-    pipeline = tracker.load_pipeline(version)
+    pipeline: Any = tracker.load_pipeline(version)
     out = {}
     for name, rows in sets.items():
         x, y = features_and_target(rows, spec)
-        out[name] = score_pipeline(pipeline, x, y, spec.is_classification, threshold)
-    return out
+        pred = pipeline.predict_proba(x)[:, 1] if spec.is_classification else pipeline.predict(x)
+        out[name] = (np.asarray(y, dtype=float), np.asarray(pred, dtype=float))
+    return threshold, out
 
 
 def gate_on_sets(
@@ -56,15 +70,28 @@ def gate_on_sets(
     deciding: dict[str, str],
 ) -> GateDecision:
     """Score challenger and champion on every set; the challenger must win on each set named
-    in ``deciding`` (name -> description) by the spec's gate; the others are recorded."""
-    metric = spec.metric
-    ours = score_sets(spec, tracker, challenger_version, sets)
-    theirs = score_sets(spec, tracker, champion.version, sets) if champion else {}
-    scores = {k: {"rows": len(rows), "challenger": ours[k][metric],
-                  "champion": theirs[k][metric] if champion else None}
+    in ``deciding`` (name -> description) by the spec's gate, and — with ``gate.confidence``
+    — with confidence on the first of them (a paired bootstrap of both models' outputs on
+    the same rows); the other sets are recorded."""
+    metric, gate = spec.metric, spec.gate
+    t_ours, ours = _outputs(spec, tracker, challenger_version, sets)
+    t_theirs, theirs = _outputs(spec, tracker, champion.version, sets) if champion else (0.5, {})
+
+    def score(t: float, yo: tuple[np.ndarray, np.ndarray]) -> float:
+        return window_metrics(*yo, spec.is_classification, t)[metric]
+
+    scores = {k: {"rows": len(rows), "challenger": score(t_ours, ours[k]),
+                  "champion": score(t_theirs, theirs[k]) if champion else None}
               for k, rows in sets.items()}  # fmt: skip
+    interval = None
+    first = next(iter(deciding))
+    if champion is not None and gate.confidence > 0 and len(sets[first]):
+        paired = PairedOutputs(ours[first][0], ours[first][1], theirs[first][1],
+                               (t_ours, t_theirs))  # fmt: skip
+        interval = improvement_interval(metric, paired, gate.confidence, gate.bootstrap,
+                                        gate.seed, first)  # fmt: skip
     versions = (challenger_version, champion.version if champion else None)
-    return decide_on_sets(metric, versions, scores, deciding, spec.gate.margin)
+    return decide_on_sets(metric, versions, scores, deciding, gate.margin, interval)
 
 
 def gate_challenger(
@@ -72,30 +99,12 @@ def gate_challenger(
     tracker: Tracker,
     challenger_version: str,
     champion: ModelVersionInfo | None,
-    evaluation: pd.DataFrame,
-    challenger_metrics: dict[str, float] | None = None,
+    test: pd.DataFrame,
 ) -> GateDecision:
-    """Score challenger and champion on the same rows; decide by the spec's gate.
-
-    ``challenger_metrics``: the challenger's metrics on ``evaluation`` when the caller
-    already has them (saves loading it again).
-    """
-    metrics = challenger_metrics or score_version(spec, tracker, challenger_version, evaluation)
-    challenger_score = metrics[spec.metric]
-    champion_score = (
-        None
-        if champion is None
-        else score_version(spec, tracker, champion.version, evaluation)[spec.metric]
-    )
-    return decide_promotion(
-        spec.metric,
-        challenger_version,
-        challenger_score,
-        champion.version if champion else None,
-        champion_score,
-        spec.gate.margin,
-        len(evaluation),
-    )
+    """``train``'s gate: challenger and champion on the dataset's test split, by the same
+    rule as a retrain's (``gate_on_sets``)."""
+    return gate_on_sets(spec, tracker, challenger_version, champion, {TEST: test},
+                        {TEST: f"the test split ({len(test)} rows)"})  # fmt: skip
 
 
 def record_decision(

@@ -211,7 +211,7 @@ def train_models(
     version = fit.registered.version
     test_scores = score_version(spec, tracker, version, test)
     champion = registry_champion(tracker, store, "train")
-    decision = gate_challenger(spec, tracker, version, champion, test, test_scores)
+    decision = gate_challenger(spec, tracker, version, champion, test)
     record_decision(
         tracker,
         decision,

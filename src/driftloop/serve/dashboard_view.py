@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from driftloop.core.gate import interval_text
 from driftloop.core.statuses import GATE_PASSED, EventStatus, RetrainStatus
 from driftloop.serve.dashboard_charts import (
     as_float,
@@ -244,6 +245,8 @@ def timeline_section(timeline: Sequence[Mapping[str, Any]]) -> str:
                 f'v{esc(s.get("champion_version"))} <b class="score">{fixed(cp)}</b> '
                 f"(margin {esc(s.get('margin'))}, {esc(s.get('rows'))} rows)"
             )
+            if s.get("interval"):
+                detail += f"; {esc(interval_text(s['interval']))}"
         href = report_href(e.get("report_id"))
         if href:
             detail += f' · <a href="{href}">report</a>'
