@@ -18,9 +18,10 @@ def test_lower_is_better_metrics_and_first_model():
 
 
 def test_the_newest_held_out_rows_decide_when_there_are_enough():
-    assert deciding_sets(400, 100) == (RECENT, BOTH)
-    assert deciding_sets(50, 100) == (BOTH,)
-    assert deciding_sets(0, 100) == (TEST,)
+    assert deciding_sets(400, 100, confident=True) == (RECENT,)  # a confident win there
+    assert deciding_sets(400, 100, confident=False) == (RECENT, BOTH)  # point scores: both
+    assert deciding_sets(50, 100, confident=True) == (BOTH,)
+    assert deciding_sets(0, 100, confident=True) == (TEST,)
     scores = {RECENT: {"rows": 400, "challenger": 0.83, "champion": 0.85},
               TEST: {"rows": 1000, "challenger": 0.86, "champion": 0.84},
               BOTH: {"rows": 1400, "challenger": 0.85, "champion": 0.845}}  # fmt: skip

@@ -115,6 +115,18 @@ def test_concept_regression_raises_targets_in_the_region():
     assert (rise[~long] == 0).all()
 
 
+def test_shift_and_concept_moves_the_inputs_and_the_labels_as_each_alone_does():
+    frame = _churn_by_tenure(np.random.default_rng(3))
+    both = simulate_drift(frame, "shift_and_concept", 1500, NUMERIC, CATEGORICAL, 1,
+                          target="churn")  # fmt: skip
+    shift = simulate_drift(frame, "numerical_shift", 1500, NUMERIC, CATEGORICAL, 1)
+    assert both[NUMERIC + CATEGORICAL].equals(shift[NUMERIC + CATEGORICAL])
+    assert not both[["tenure", "monthly_charges"]].equals(
+        simulate_drift(frame, "none", 1500, NUMERIC, CATEGORICAL, 1)[["tenure", "monthly_charges"]]
+    )
+    assert both["churn"].equals(_concept(frame)["churn"])  # labels as concept changes them
+
+
 def test_concept_needs_the_target():
     frame = _churn_by_tenure(np.random.default_rng(3))
     with pytest.raises(ValueError, match="target column 'nope'"):

@@ -15,5 +15,6 @@ def test_demo_closes_the_loop(tmp_path):
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "loop closed: yes" in out
     assert "drift share" in out and "-> no retrain" in out
+    assert "drifted: " in out and "labelled rows vs test" in out  # inputs and performance
     assert "-> promoted" in out
     assert (tmp_path / "demo" / "store" / "reports").is_dir()

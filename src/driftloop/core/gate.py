@@ -89,14 +89,19 @@ TEST = "test"
 BOTH = "recent+test"
 
 
-def deciding_sets(recent_rows: int, min_recent_rows: int) -> tuple[str, ...]:
-    """Which evaluation sets a retrain's challenger must win on: the newest held-out
-    production rows (what it will serve) when there are at least ``min_recent_rows`` of
-    them, and always those together with the dataset's test split (so a few noisy recent
-    labels cannot promote a model that is worse on everything else)."""
+def deciding_sets(recent_rows: int, min_recent_rows: int, confident: bool) -> tuple[str, ...]:
+    """Which evaluation sets a retrain's challenger must win on. With at least
+    ``min_recent_rows`` newest held-out production rows (what it will serve) and the
+    confidence rule on (``confident``), a confident win there decides alone: after a real
+    change the test split is the old world, where a model of the new one may rightly lose.
+    Without the confidence rule those rows must be won together with the test split too (so
+    a few noisy recent labels cannot promote a model that is worse on everything else); with
+    fewer recent rows, they and the test split together decide; with none, the test split."""
     if not recent_rows:
         return (TEST,)
-    return (RECENT, BOTH) if recent_rows >= min_recent_rows else (BOTH,)
+    if recent_rows < min_recent_rows:
+        return (BOTH,)
+    return (RECENT,) if confident else (RECENT, BOTH)
 
 
 def decide_on_sets(

@@ -9,7 +9,9 @@ Three types change what only labels or successive windows show: ``concept`` keep
 features as drawn and changes the labels' relation to them (only the performance signals
 can see it), ``gradual`` is ``numerical_shift`` scaled by how far along a run of calls it is,
 and ``prior`` moves the class balance (regression: the share of high targets) while keeping
-each class's features as they are.
+each class's features as they are. ``shift_and_concept`` is both ``numerical_shift`` and
+``concept``: the inputs move and the relation with them (prices rise and who churns changes
+with them), which input drift, realised performance and a retrain can all see.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 DriftType = Literal["none", "numerical_shift", "categorical_shift", "missing_values",
-                    "new_category", "concept", "gradual", "prior"]  # fmt: skip
+                    "new_category", "concept", "gradual", "prior",
+                    "shift_and_concept"]  # fmt: skip
 DRIFT_TYPES: tuple[str, ...] = get_args(DriftType)
 
 SHIFT_FACTOR = 1.5
@@ -151,8 +154,8 @@ def apply_drift(
     n = len(out)
     for col in numeric:
         out[col] = out[col].astype("float64")
-    if drift_type in ("numerical_shift", "gradual"):
-        _shift_numeric(out, numeric, 1.0 if drift_type == "numerical_shift" else intensity)
+    if drift_type in ("numerical_shift", "gradual", "shift_and_concept"):
+        _shift_numeric(out, numeric, intensity if drift_type == "gradual" else 1.0)
     elif drift_type == "categorical_shift":
         for col in categorical:
             counts = out[col].dropna().value_counts()
@@ -194,7 +197,7 @@ def simulate_drift(
         rows = sample_prior(frame, n, target, classification, rng)
     else:
         rows = sample_rows(frame, n, rng)
-    if drift_type == "concept":
+    if drift_type in ("concept", "shift_and_concept"):
         rows = change_concept(rows, frame, numeric, target, classification, rng)
     intensity = gradual_intensity(step) if drift_type == "gradual" else 1.0
     return apply_drift(rows, drift_type, numeric, categorical, rng, intensity)

@@ -1,8 +1,15 @@
 """``driftloop demo``: the whole loop, locally, from nothing, with a live timeline.
 
 prepare -> train -> serve (a real uvicorn process) -> normal traffic (no drift decision) ->
-simulated drift -> detect -> signed event -> retrain in the background -> gate -> promote ->
-the server hot-reloads and answers with the new version.
+the world changes (simulated ``shift_and_concept``: charges and tenure move, and who churns
+with them; labels sent to ``/feedback``) -> detect (input drift on the key features, and the
+realised ROC AUC on the labelled window breaches the performance rule) -> signed event
+-> retrain in the background -> gate (the challenger must win with confidence on the newest
+held-out rows) -> promote -> the server hot-reloads and answers with the new version.
+
+The relation changes with the inputs on purpose: a shift of the inputs alone leaves this
+model's ranking nearly intact (the replay's telco-shift: the old champion keeps its test ROC
+AUC), so the gate rightly keeps it and the loop would not close.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ STEPS = [
     "start the prediction service",
     "send normal traffic",
     "detect: normal traffic",
-    "simulate drift (numerical_shift)",
+    "simulate drift (inputs and churn relation)",
     "detect + emit signed event",
     "retrain in the background + gate",
     "hot reload: server answers with new version",
@@ -171,7 +178,7 @@ class DemoRun:
         token = self.settings.effective_admin_token()
         resp = self.client.post(
             "/simulate-drift",
-            json={"drift_type": "numerical_shift", "n": self.drift_rows},
+            json={"drift_type": "shift_and_concept", "n": self.drift_rows},
             headers={"Authorization": f"Bearer {token}"},
         )
         if resp.status_code != 200:
@@ -190,9 +197,13 @@ class DemoRun:
         assert receipt is not None and receipt.event is not None
         self.facts["event_id"] = receipt.event.event_id
         self.facts["report_drift"] = r.report_uri
+        perf = r.performance
+        if perf is None or not perf.breached or perf.score is None or perf.baseline is None:
+            raise DemoFailed("realised performance did not breach its rule: " + r.reason)
         assert r.summary is not None
         return (
-            f"drifted: {', '.join(r.summary.drifted_features)}; event "
+            f"drifted: {', '.join(r.summary.drifted_features)}; {perf.metric} {perf.score:.3f} "
+            f"on {perf.rows} labelled rows vs test {perf.baseline:.3f}; event "
             f"{receipt.event.event_id[:8]} {receipt.status}"
         )
 

@@ -315,7 +315,7 @@ def _evaluation_sets(
                  TEST: f"the test split ({len(test)} rows)"}  # fmt: skip
     if len(recent) < spec.gate.min_recent_rows:
         described[BOTH] = f"the newest {len(recent)} held-out production rows and the test split"
-    names = deciding_sets(len(recent), spec.gate.min_recent_rows)
+    names = deciding_sets(len(recent), spec.gate.min_recent_rows, spec.gate.confidence > 0)
     return sets, {name: described[name] for name in names}
 
 

@@ -76,7 +76,8 @@ class SimulateDriftRequest(BaseModel):
         "above its median, 70% of labels flip, or regression targets rise by one standard "
         "deviation), gradual (numerical_shift scaled by call number: 1/10 of it at the first "
         "call on this server, all of it from the 10th), prior (60% of rows from the positive "
-        "class, or from the upper half of regression targets)."
+        "class, or from the upper half of regression targets), shift_and_concept (numerical_shift "
+        "and concept together: the inputs and their relation to the target move)."
     )
     n: int = Field(200, ge=1, le=10_000, description="Number of requests to send.")
     seed: int | None = Field(None, ge=0, description="Random seed, 0 or more (repeatable runs).")

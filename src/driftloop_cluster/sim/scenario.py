@@ -202,7 +202,7 @@ class Scenario:
                    f"{len(self.cluster.workflows())} workflows")  # fmt: skip
 
     def drifted_traffic(self) -> WorkflowView | None:
-        statuses = self.traffic("numerical_shift", 600)
+        statuses = self.traffic("shift_and_concept", 600)  # inputs and relation: a retrain wins
         self.check(
             "drifted traffic answered by every replica", set(statuses) == {200}, str(statuses)
         )
