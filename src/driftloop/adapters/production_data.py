@@ -96,6 +96,20 @@ def newest_segment_keys(
         yield from _day_keys(store, folder)
 
 
+def has_feedback(store: ObjectStore) -> bool:
+    """Whether any label has been stored (one listing of the newest day folder at most)."""
+    return next(newest_segment_keys(store, FEEDBACK_PREFIX), None) is not None
+
+
+def log_times(ts: pd.Series) -> pd.Series:
+    """A log's ``ts`` column as UTC times. ``pd.to_datetime`` on a Series samples it for its
+    cache first (boxing hundreds of Timestamps: most of a check's time in pandas once); the
+    logged column is already a UTC datetime column."""
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        return ts.dt.tz_convert("UTC")
+    return pd.to_datetime(ts, utc=True, cache=False)
+
+
 def _segment_keys(store: ObjectStore, prefix: str, since: datetime | None) -> list[str]:
     """Segment keys oldest first (down to ``since``)."""
     return list(reversed(list(newest_segment_keys(store, prefix, since))))

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from driftloop.adapters.datasets import open_dataset, read_frame_at
+from driftloop.adapters.production_data import log_times
 from driftloop.adapters.reports import (
     new_report_id,
     report_uri,
@@ -111,7 +112,7 @@ class DetectResult:
 
 def _window(frame: pd.DataFrame) -> DriftWindow:
     if "ts" in frame.columns and len(frame):
-        ts = pd.to_datetime(frame["ts"], utc=True)
+        ts = log_times(frame["ts"])
         return DriftWindow(rows=len(frame), start=ts.min().isoformat(), end=ts.max().isoformat())
     return DriftWindow(rows=len(frame))
 

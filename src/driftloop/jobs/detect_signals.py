@@ -153,13 +153,23 @@ def labelled_window(
     spec: DatasetSpec, store: ObjectStore, model_version: str, rows: int
 ) -> pd.DataFrame:
     """The newest ``rows`` logged rows served by ``model_version`` that have a label."""
-    from driftloop.adapters.production_data import read_feedback, read_inference_log
+    from driftloop.adapters.production_data import (
+        has_feedback,
+        log_times,
+        read_feedback,
+        read_inference_log,
+    )
     from driftloop.core.retraining import join_feedback
 
-    # Labels arrive for a subset of requests: look back over 20 windows' worth of the log.
-    log_rows = read_inference_log(store, limit_rows=rows * 20, model_version=model_version)
+    # Labels arrive for a subset of requests: look back over 20 windows' worth of the log
+    # (none of it when no label was ever stored: a check of unlabelled traffic reads it once).
+    log_rows = (
+        read_inference_log(store, limit_rows=rows * 20, model_version=model_version)
+        if has_feedback(store)
+        else pd.DataFrame(columns=["request_id", "ts", "model_version", "source"])
+    )
     # labels arrive after their predictions: read only the feedback days the rows reach
-    since = pd.to_datetime(log_rows["ts"], utc=True).min() if len(log_rows) else None
+    since = log_times(log_rows["ts"]).min() if len(log_rows) else None
     feedback = read_feedback(store, since=None if since is None else since.to_pydatetime())
     labelled = join_feedback(log_rows, feedback, spec, keep=[output_column(spec)])
     return labelled.tail(rows).reset_index(drop=True)

@@ -89,11 +89,11 @@ def _labelled_outputs(
     store: ObjectStore, spec: DatasetSpec, window: pd.DataFrame, column: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and logged outputs of the window's rows that have feedback."""
-    from driftloop.adapters.production_data import read_feedback
+    from driftloop.adapters.production_data import log_times, read_feedback
 
     since: datetime | None = None
     if "ts" in window.columns and len(window):
-        since = pd.to_datetime(window["ts"], utc=True).min().to_pydatetime()
+        since = log_times(window["ts"]).min().to_pydatetime()
     labelled = join_feedback(window, read_feedback(store, since=since), spec)
     if labelled.empty:
         return np.empty(0), np.empty(0)
