@@ -4,8 +4,11 @@ signed event on a retrain decision, and serves /drift and the reports."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +116,56 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(fresh_state, serve
         assert len(hook.received) == 1  # one episode, one event (cool-down)
     finally:
         hook.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is gone
+
+
+def _checked(client, after: int) -> dict:
+    """/drift once more than ``after`` checks ran in the server (a failed one fails here)."""
+    drift = wait_until(
+        lambda: (d := client.get("/drift").json()).get("checks_in_this_process", 0) > after and d,
+        timeout=120,
+    )
+    assert drift["last_error"] is None, drift["last_error"]
+    return drift
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["worker-process", "server-thread"])
+def test_checks_run_in_a_worker_process_that_is_replaced_when_killed(
+    module_state, server_factory, in_process
+):
+    env = serve_env(module_state, monitor_every_rows=200, monitor_min_interval_s=0,
+                    log_flush_interval_s=0.3, reload_interval_s=0,
+                    monitor_process=str(not in_process).lower())  # fmt: skip
+    server = server_factory(env)
+    records, _ = sample_records(module_state, 400)
+    with server.client() as client:
+        for rec in records[:200]:
+            assert client.post("/predict", json=rec).status_code == 200
+        first = _checked(client, 0)
+        where = first["checker"]
+        if in_process:
+            assert where == {"runs_in": "server thread", "pid": server.proc.pid}
+            return
+        assert where["runs_in"] == "worker process"
+        worker = where["pid"]
+        assert worker != server.proc.pid and _alive(worker)
+        os.kill(worker, signal.SIGKILL)  # a worker lost between checks (the OOM killer, say)
+        wait_until(lambda: not _alive(worker), timeout=30)
+        for rec in records[200:]:
+            assert client.post("/predict", json=rec).status_code == 200
+        second = _checked(client, 1)  # the same check, in a new worker: nothing missed
+        assert second["checker"]["pid"] not in (None, worker)
+        assert second["coverage"]["windows_covered"] == second["coverage"]["windows_due"] == 2
+        replacement = second["checker"]["pid"]
+    assert server.stop()
+    wait_until(lambda: not _alive(replacement), timeout=30)  # the worker ends with the server
 
 
 class RecordingMonitor:

@@ -77,6 +77,9 @@ class ServerSettings(BaseModel):
     """Run the in-server drift check after this many newly logged rows (0 disables)."""
     monitor_min_interval_s: float = Field(default=30.0, ge=0)
     """At most one in-server drift check per this many seconds, however busy the traffic."""
+    monitor_process: bool = True
+    """Run the in-server drift checks in a worker process of their own (off: a thread of the
+    server, whose checks then hold its interpreter lock and cost serving throughput)."""
     monitor_report: bool = True
     """Render Evidently's HTML of drifted in-server checks in the background (off: JSON only;
     any report's HTML is still rendered on demand at GET /reports/{id})."""

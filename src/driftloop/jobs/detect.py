@@ -173,7 +173,11 @@ def record_check(
         payload["report_uri"] = None
     result.seconds = time.perf_counter() - started
     payload["seconds"] = result.seconds
-    window = frames[1] if html == "later" else None
+    # the HTML needs the features only (not the request ids, times and outputs: most of a
+    # window's bytes)
+    window = (
+        frames[1][[c for c in spec.features if c in frames[1].columns]] if html == "later" else None
+    )
     write_report(store, result.report_id, payload, rendered_html, window)
     decision = result.decision
     log.info(

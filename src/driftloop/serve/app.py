@@ -28,6 +28,7 @@ import driftloop
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.serve.api_models import V2InferenceRequest
+from driftloop.serve.check_worker import ProcessChecker
 from driftloop.serve.data_plane import (
     DataPlane,
     InvalidRecordsError,
@@ -171,11 +172,13 @@ def build_services(settings: Settings) -> Services:
         writer, telemetry, max_rows=server.log_buffer_rows, flush_rows=server.log_flush_rows,
         flush_interval_s=server.log_flush_interval_s,
     )  # fmt: skip
-    # drift checks run in a worker thread after flushes, never on the request path
+    # drift checks run after flushes, never on the request path: in the monitor's worker
+    # process (or a thread of this one)
+    checker = ProcessChecker(settings) if server.monitor_process else None
     monitor = DriftMonitor(
         settings, tracker, server.monitor_every_rows,
         gauges=DriftGauges(telemetry.registry), min_interval_s=server.monitor_min_interval_s,
-        store=store, holder=holder,
+        store=store, holder=holder, checker=checker,
     )  # fmt: skip
     prediction_log.add_flush_listener(monitor.on_flush)
     return Services(
@@ -202,6 +205,7 @@ def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMan
         # (Only at start-up: a model swapped out later is then freed as usual.)
         gc.freeze()
         prediction_log.start()
+        services.monitor.start()
         watcher = None
         if services.settings.server.reload_interval_s > 0:
             watcher = asyncio.get_running_loop().create_task(holder.watch(), name="reload")

@@ -1,13 +1,11 @@
 """The in-server drift monitor: every N newly logged rows, a drift check in the background.
 
 It never runs on the request path: the prediction log's flush reports how many rows it
-wrote, and once ``every_rows`` have accumulated a worker thread (at a lower CPU priority)
-checks the newest rows in-process with the same decision code as ``driftloop detect
---emit`` (``jobs.detect.judge_window``, ``record_check``, ``emit_for``): report in the
-store, policy decision, signed event. The reference's statistics (sorted values, category
-counts) are prepared once per model version and kept; a check then costs milliseconds.
-The Evidently HTML is rendered off the decision path: in the background for drifted
-windows, on demand (``GET /reports/{id}``) for the rest.
+wrote, and once ``every_rows`` have accumulated the monitor hands a check of the newest rows
+to its checker (``serve.window_check``: the same decision code as ``driftloop detect
+--emit``). By default the checker is the monitor's worker process (``serve.check_worker``,
+``server.monitor_process``), so a check's CPU never holds the server's interpreter lock; off,
+it runs in a thread of the server at a lower CPU priority.
 
 Every window is covered: a check reads all rows logged since the previous one (at least
 the spec's ``window_rows``), so when checks fall behind (``min_interval_s``, a slow
@@ -18,32 +16,32 @@ counted.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import pandas as pd
+from typing import Any, Protocol
 
 from driftloop.config.settings import Settings
 from driftloop.core.loop_facts import estimate_facts
+from driftloop.serve.window_check import CheckRequest, WindowChecker, lower_priority
 
 log = logging.getLogger("driftloop.monitor")
 MAX_WINDOW_ROWS = 200_000
 """Largest window one check reads into memory (``jobs.detect.STREAM_ROWS``)."""
-LOW_PRIORITY = 10
-"""nice increment of the worker threads: a check yields the cores to serving."""
 
 
-def _lower_priority() -> None:
-    """Lower this thread's CPU priority (Linux: each thread has its own nice value)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
+class Checker(Protocol):
+    """Where checks run: ``WindowChecker`` (this process) or ``ProcessChecker`` (a worker)."""
+
+    def start(self) -> None: ...
+
+    def check(self, request: CheckRequest) -> dict[str, Any]: ...
+
+    def stop(self) -> None: ...
+
+    def where(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -62,14 +60,6 @@ class Coverage:
         return asdict(self)
 
 
-@dataclass
-class _Reference:
-    version: str
-    dataset_version: str
-    frame: pd.DataFrame
-    prepared: Any
-
-
 class DriftMonitor:
     """Counts logged rows and runs a drift check every ``every_rows`` of them."""
 
@@ -82,15 +72,12 @@ class DriftMonitor:
         min_interval_s: float = 0.0,
         store: Any = None,
         holder: Any = None,
+        checker: Checker | None = None,
     ) -> None:
         self.settings = settings
-        self.tracker = tracker
-        self.store = store
         self.holder = holder
+        self.checker: Checker = checker or WindowChecker(settings, store, tracker)
         self.coverage = Coverage()
-        self._reference: _Reference | None = None
-        self._html = ThreadPoolExecutor(1, thread_name_prefix="drift-html",
-                                        initializer=_lower_priority)  # fmt: skip
         self.every_rows = every_rows
         self.min_interval_s = min_interval_s
         self.gauges = gauges
@@ -150,13 +137,18 @@ class DriftMonitor:
             return 0.0
         return max(0.0, self._last_start + self.min_interval_s - now)
 
+    def start(self) -> None:
+        """Get the checker ready ahead of the first check (the server's start-up)."""
+        if self.every_rows > 0:
+            self.checker.start()
+
     def stop(self) -> None:
         """Cancel a check that is waiting for its interval (shutdown)."""
         self._stop.set()
-        self._html.shutdown(wait=False, cancel_futures=True)
+        self.checker.stop()
 
     def _run_guarded(self) -> None:
-        _lower_priority()
+        lower_priority()
         try:
             if self._stop.wait(self.delay_s(time.monotonic())):
                 return
@@ -174,51 +166,18 @@ class DriftMonitor:
             self.trigger()
 
     def run_once(self) -> dict[str, Any]:
-        """Check the rows logged since the previous check, in this process."""
-        from driftloop.jobs.detect import (
-            Serving,
-            current_window,
-            emit_for,
-            judge_window,
-            record_check,
-        )
-
-        started = time.perf_counter()
+        """Check the rows logged since the previous check (in the checker)."""
         model = self.holder.current if self.holder is not None else None
         if model is None:
             raise RuntimeError("no model is serving: nothing to check against")
-        reference = self._reference_for(model)
         upto, since = self.backlog()
         backlog = upto - since
         rows = min(max(self.spec.drift.window_rows, backlog), MAX_WINDOW_ROWS)
-        current = current_window(self.store, rows, reference.version)
-        serving = Serving(model.info, getattr(self.holder, "champion_version", None))
-        result = judge_window(self.spec, self.store, self.tracker,
-                              (reference.frame, reference.prepared), current, serving,
-                              started)  # fmt: skip
-        record_check(self.store, self.spec, result, (reference.frame, current), "later", started)
-        emit_for(result, self.settings, self.store, source="monitor")
+        champion = getattr(self.holder, "champion_version", None)
+        summary = self.checker.check(CheckRequest(model.info, champion, rows))
         self.count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
-        summary = result.to_dict()
-        drifted = result.decision is not None and result.decision.window_drifted
-        if result.report_id and drifted and self.settings.server.monitor_report:
-            self._html.submit(self._render, result.report_id, reference.frame, current, summary)
         self._record(summary)
         return summary
-
-    def _reference_for(self, model: Any) -> _Reference:
-        """The serving version's reference, prepared once per version (rebuilt on reload)."""
-        cached = self._reference
-        if cached is not None and cached.version == model.version:
-            return cached
-        from driftloop.adapters.datasets import open_dataset
-        from driftloop.jobs.detect import prepare_for
-
-        dataset_version = str(model.info.dataset_version)
-        frame = open_dataset(self.store, dataset_version).frame("reference")
-        self._reference = _Reference(model.version, dataset_version, frame,
-                                     prepare_for(self.spec, frame))  # fmt: skip
-        return self._reference
 
     def backlog(self) -> tuple[int, int]:
         """(rows logged so far, rows the previous checks covered): a check covers the rows
@@ -242,20 +201,6 @@ class DriftMonitor:
             self.gauges.windows.labels(outcome="skipped" if skipped else "covered").inc(windows)
             if not skipped and windows > 1:
                 self.gauges.windows.labels(outcome="coalesced").inc(windows - 1)
-
-    def _render(
-        self,
-        report_id: str,
-        reference: pd.DataFrame,
-        current: pd.DataFrame,
-        summary: dict[str, Any],
-    ) -> None:
-        from driftloop.jobs.report_html import render_html
-
-        try:
-            render_html(self.store, self.spec, report_id, (reference, current), summary)
-        except Exception:  # the HTML is optional: GET /reports/{id} renders it again
-            log.exception("drift report HTML failed", extra={"report_id": report_id})
 
     def _record(self, summary: dict[str, Any]) -> None:
         self.checks += 1

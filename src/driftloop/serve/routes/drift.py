@@ -26,6 +26,7 @@ def get_drift(request: Request) -> dict[str, Any]:
                 "monitor_every_rows": monitor.every_rows if monitor else 0,
                 "monitor_min_interval_s": monitor.min_interval_s if monitor else 0,
                 "coverage": monitor.coverage.to_dict() if monitor else None,
+                "checker": monitor.checker.where() if monitor else None,
             }
         latest = read_report(store, ids[0])
     return {
@@ -33,6 +34,7 @@ def get_drift(request: Request) -> dict[str, Any]:
         "checks_in_this_process": monitor.checks if monitor else 0,
         "last_error": monitor.last_error if monitor else None,
         "coverage": monitor.coverage.to_dict() if monitor else None,
+        "checker": monitor.checker.where() if monitor else None,
         **latest,
     }
 
