@@ -136,4 +136,4 @@ def draws_needed(retrain_alpha: float, tested: int, alpha: float) -> int:
     """The most splits a test may draw: enough that p can reach Holm's smallest level
     (``retrain_alpha / tested``) as well as ``alpha`` (at least 999)."""
     finest = min(alpha, retrain_alpha / max(tested, 1))
-    return max(999, int(np.ceil(1.0 / finest)) - 1)
+    return max(999, int(np.ceil(1.0 / finest)))  # p = 1 / (draws + 1) < finest, not equal
