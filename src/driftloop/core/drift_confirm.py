@@ -100,9 +100,12 @@ def is_candidate(f: FeatureDrift, own: NullThreshold, p: float | None, level: fl
 def test_feature(
     counts: FeatureCounts, name: str, settings: ConfirmSettings, max_draws: int
 ) -> PermutationResult:
-    """The exact test of one feature, seeded by the settings' seed and the feature's name
-    (the same check gives the same verdict)."""
-    rng = np.random.default_rng([settings.seed, zlib.crc32(name.encode())])
+    """The exact test of one feature, seeded by the settings' seed, the feature's name and
+    the counts themselves: the same check gives the same verdict, and different windows draw
+    different splits (one fixed set of splits for every window would give every window the
+    same Monte-Carlo error, so the rate over windows would not average to the test's level)."""
+    data = zlib.crc32(np.concatenate([counts.ref, counts.cur]).tobytes())
+    rng = np.random.default_rng([settings.seed, zlib.crc32(name.encode()), data])
     return permutation_test(counts.method, counts.ref, counts.cur, rng, counts.values,
                             counts.min_rows, max_draws)  # fmt: skip
 
