@@ -3,12 +3,14 @@
 A population like the replay's ``highcard-stationary`` shop data (``spend`` gamma in whole
 units, ``channel`` with 3 levels, ``store`` with 200 Zipf levels and a long tail);
 ``--references`` references of ``--reference-rows`` rows drawn from it; for each, ``--windows``
-windows drawn from the population (no drift), scored exactly as ``detect`` scores them. Prints,
-for the current null (``core.null_thresholds.null_counts``) and the one before (both sides
-resampled from the reference), each feature's false-flag rate averaged over references at alpha
-0.01 and 0.05, the false retrains of Holm's rule at ``retrain_alpha``, the rate at which a
-``spend`` shift of the replay's sizes (``telco-shift``: the full shift; ``gradual``'s first
-step: a tenth of it) is flagged, and the time of one calibration.
+windows drawn from the population (no drift), checked exactly as ``detect`` checks them
+(``PreparedReference.compare``, then ``core.drift_confirm.confirm_drift``). Prints, for the
+old rule (the cached null's threshold, its tail p-values for Holm) and the new one (that null
+screens, an exact permutation test of the window decides), each feature's false-flag rate
+averaged over references at alpha 0.01 and 0.05 with its standard error (over references),
+the false retrains of Holm's rule at ``retrain_alpha``, the time of a check, the rate at which
+a ``spend`` shift of the replay's sizes (``telco-shift``: the full shift; ``gradual``'s first
+step: a tenth of it) is flagged and retrains, and the time of one calibration.
 
     uv run --frozen python benchmarks/null_calibration.py [--window-rows 400 1000]
 """
@@ -17,19 +19,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from driftloop.config.spec import load_spec
-from driftloop.core import null_thresholds
-from driftloop.core.drift_distance import pool_rare, wasserstein_normed
+from driftloop.core.drift_confirm import ConfirmSettings, confirm_drift
+from driftloop.core.drift_reference import prepare_reference
+from driftloop.core.drift_verdict import DriftSummary
 from driftloop.core.feature_family import holm_rejected
-from driftloop.core.null_thresholds import CalibrationSettings, calibrate_thresholds, js_rows
+from driftloop.core.null_thresholds import CalibrationSettings, calibrate_thresholds, p_values
 from driftloop.core.simulate import SHIFT_FACTOR, SHIFT_RANGE_SHARE, gradual_intensity
+from driftloop.jobs.detect_signals import as_calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVELS = 200
@@ -51,48 +53,27 @@ def draw_reference(rng: np.random.Generator, rows: int) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def window_scores(
-    reference: pd.DataFrame, rng: np.random.Generator, rows: int, windows: int, shift: float
-) -> dict[str, np.ndarray]:
-    """Each feature's drift score on ``windows`` population windows of ``rows`` rows, as the
-    check computes it (categories pooled by the reference's rare levels); ``spend`` shifted
-    like ``core.simulate`` at intensity ``shift``."""
-    out: dict[str, np.ndarray] = {}
-    for name, (levels, shares) in CATEGORICAL.items():
-        ref = reference[name].value_counts().reindex(levels, fill_value=0).to_numpy(float)
-        cur = rng.multinomial(rows, shares, size=windows).astype(np.float64)
-        pooled = [pool_rare(ref, row, 10) for row in cur]
-        out[name] = js_rows(np.stack([p[0] for p in pooled]), np.stack([p[1] for p in pooled]))
+def draw_window(
+    rng: np.random.Generator, reference: pd.DataFrame, rows: int, shift: float
+) -> pd.DataFrame:
+    """A population window of ``rows`` rows, ``spend`` shifted like ``core.simulate`` at
+    intensity ``shift`` (0: no drift)."""
+    window = draw_reference(rng, rows)
     spend = reference["spend"].to_numpy()
     span = float(spend.max() - spend.min())
     factor, offset = 1 + (SHIFT_FACTOR - 1) * shift, SHIFT_RANGE_SHARE * span * shift
-    out["spend"] = np.array([
-        wasserstein_normed(spend, np.round(rng.gamma(2.0, 30.0, rows)) * factor + offset)
-        for _ in range(windows)
-    ])  # fmt: skip
-    return out
+    window["spend"] = window["spend"] * factor + offset
+    return window
 
 
-def reference_only_counts(
-    ref_counts: np.ndarray, window_rows: int, draws: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """The null before NULL_METHOD 2: pseudo reference and pseudo window both drawn from the
-    reference's shares."""
-    n_ref = int(ref_counts.sum())
-    p = ref_counts / n_ref
-    return (rng.multinomial(n_ref, p, size=draws).astype(np.float64),
-            rng.multinomial(window_rows, p, size=draws).astype(np.float64))  # fmt: skip
+def counted(summary: DriftSummary, p: dict[str, float], retrain_alpha: float) -> bool:
+    """Whether Holm's rule at ``retrain_alpha`` counts a feature for a retrain (as
+    ``core.policy`` does: flagged and kept by Holm)."""
+    held = set(holm_rejected(p, retrain_alpha))
+    return any(f.distribution_drifted and f.feature in held for f in summary.features)
 
 
-@contextmanager
-def null_of(counts: Callable[..., tuple[np.ndarray, np.ndarray]] | None) -> Iterator[None]:
-    """Calibrate with another null's count draws inside the block (None: the current one)."""
-    current = null_thresholds.null_counts
-    null_thresholds.null_counts = counts or current
-    try:
-        yield
-    finally:
-        null_thresholds.null_counts = current
+RULES = ("old", "new")
 
 
 def flag_rates(
@@ -104,25 +85,43 @@ def flag_rates(
     retrain_alpha: float = 0.001,
     shift: float = 0.0,
     seed: int = 0,
-) -> dict[str, float]:
-    """Per-feature flag rates averaged over references, ``all`` (every feature x window) and
-    ``retrain`` (windows where Holm's rule at ``retrain_alpha`` keeps a feature)."""
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per rule (``old``: the cached threshold and its tail p-values; ``new``: the screen and
+    the exact test, ``core.drift_confirm.confirm_drift`` as ``detect`` runs it), each
+    feature's flag rate per reference, and ``retrain`` (windows where Holm's rule at
+    ``retrain_alpha`` counts a feature); ``seconds`` per window check."""
     rng = np.random.default_rng(seed)
-    flags = {name: 0.0 for name in (*FEATURES, "retrain")}
+    names = (*FEATURES, "retrain", "seconds")
+    out = {rule: {n: np.zeros(references) for n in names} for rule in RULES}
+    confirm = ConfirmSettings(alpha, retrain_alpha, 0.0)
     for i in range(references):
         reference = draw_reference(rng, reference_rows)
         settings = CalibrationSettings(alpha, 0.0, draws=500, min_category_rows=10, seed=i)
         found = calibrate_thresholds(reference, ["spend"], ["store", "channel"], window_rows,
                                      settings)  # fmt: skip
-        scores = window_scores(reference, rng, window_rows, windows, shift)
-        for name in FEATURES:
-            flags[name] += float((scores[name] > found[name].threshold).mean())
-        for w in range(windows):
-            p = {n: found[n].p_value(float(scores[n][w])) or 1.0 for n in FEATURES}
-            flags["retrain"] += bool(holm_rejected(p, retrain_alpha)) / windows
-    rates = {k: v / references for k, v in flags.items()}
-    rates["all"] = float(np.mean([rates[n] for n in FEATURES]))
-    return rates
+        prepared = prepare_reference(reference, ["spend"], ["store", "channel"], 0.1,
+                                     as_calibration(found), min_category_rows=10)  # fmt: skip
+        for _ in range(windows):
+            window = draw_window(rng, reference, window_rows, shift)
+            start = time.perf_counter()
+            old = prepared.compare(window)
+            old_p = p_values(found, {f.feature: f.score for f in old.features})
+            middle = time.perf_counter()
+            new, new_p = confirm_drift(old, prepared, window, found, confirm)
+            out["old"]["seconds"][i] += (middle - start) / windows
+            out["new"]["seconds"][i] += (time.perf_counter() - start) / windows
+            for rule, summary, p in (("old", old, old_p), ("new", new, new_p)):
+                for f in summary.features:
+                    out[rule][f.feature][i] += f.distribution_drifted / windows
+                out[rule]["retrain"][i] += counted(summary, p, retrain_alpha) / windows
+    return out
+
+
+def mean_se(rates: np.ndarray) -> str:
+    """Mean over references and its standard error (references differ: windows of one
+    reference are not independent)."""
+    se = rates.std(ddof=1) / np.sqrt(len(rates)) if len(rates) > 1 else float("nan")
+    return f"{rates.mean():.4f} (se {se:.4f})"
 
 
 def calibration_seconds(window_rows: int) -> dict[str, float]:
@@ -144,24 +143,29 @@ def calibration_seconds(window_rows: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--references", type=int, default=40)
+    parser.add_argument("--references", type=int, default=20)
     parser.add_argument("--reference-rows", type=int, default=5000)
-    parser.add_argument("--windows", type=int, default=500)
+    parser.add_argument("--windows", type=int, default=250)
     parser.add_argument("--window-rows", type=int, nargs="+", default=[400, 1000])
+    parser.add_argument("--power-references", type=int, default=5)
+    parser.add_argument("--power-windows", type=int, default=100)
     args = parser.parse_args()
     for rows in args.window_rows:
-        for label, counts in (("before", reference_only_counts), ("now", None)):
-            with null_of(counts):
-                for alpha in (0.01, 0.05):
-                    r = flag_rates(args.references, args.reference_rows, rows, args.windows, alpha)
-                    print(f"m={rows} {label:6} alpha {alpha}: " + ", ".join(
-                        f"{k} {v:.4f}" for k, v in r.items()), flush=True)  # fmt: skip
-                for shift in (1.0, gradual_intensity(1)):
-                    r = flag_rates(5, args.reference_rows, rows, 200, 0.01, shift=shift)
-                    print(f"m={rows} {label:6} spend shift x{shift}: flagged {r['spend']:.3f}, "
-                          f"retrain {r['retrain']:.3f}", flush=True)  # fmt: skip
-                secs = {k: round(v, 3) for k, v in calibration_seconds(rows).items()}
-                print(f"m={rows} {label:6} calibration s: {secs}", flush=True)
+        for alpha in (0.01, 0.05):
+            r = flag_rates(args.references, args.reference_rows, rows, args.windows, alpha)
+            for rule in RULES:
+                print(f"m={rows} {rule} alpha {alpha}: " + ", ".join(
+                    f"{k} {mean_se(r[rule][k])}" for k in (*FEATURES, "retrain"))
+                    + f"; {r[rule]['seconds'].mean() * 1000:.1f} ms/check", flush=True)  # fmt: skip
+        for shift in (1.0, gradual_intensity(1)):
+            r = flag_rates(args.power_references, args.reference_rows, rows,
+                           args.power_windows, 0.01, shift=shift)  # fmt: skip
+            for rule in RULES:
+                print(f"m={rows} {rule} spend shift x{shift}: flagged "
+                      f"{r[rule]['spend'].mean():.3f}, retrain {r[rule]['retrain'].mean():.3f}, "
+                      f"{r[rule]['seconds'].mean() * 1000:.1f} ms/check", flush=True)  # fmt: skip
+        secs = {k: round(v, 3) for k, v in calibration_seconds(rows).items()}
+        print(f"m={rows} calibration s: {secs}", flush=True)
 
 
 if __name__ == "__main__":

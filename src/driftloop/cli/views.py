@@ -16,6 +16,7 @@ from rich.text import Text
 from driftloop.core.gate import interval_text
 
 if TYPE_CHECKING:  # the jobs import pandas and MLflow; --help must not
+    from driftloop.core.drift_verdict import FeatureDrift
     from driftloop.events.model import Receipt
     from driftloop.jobs.demo import DemoResult
     from driftloop.jobs.detect import DetectResult
@@ -96,6 +97,13 @@ def evaluate_view(result: EvaluationResult, written_to: str) -> Group:
     return Group(metrics_table(title, result.metrics), Text(f"metrics written to {written_to}"))
 
 
+def _test_of(f: FeatureDrift) -> str:
+    """The statistic, and in calibrated mode what decided: the exact test or the screen."""
+    if f.test == "permutation" and f.p_value is not None:
+        return f"{f.method}, permutation p {f.p_value:.2g} ({f.permutations} splits)"
+    return f"{f.method}, screened out" if f.test == "screened out" else f.method
+
+
 def detect_view(result: DetectResult) -> RenderableType:
     """Per-feature verdicts, the policy's reasons and the decision (or why nothing was checked)."""
     if result.summary is None:
@@ -111,7 +119,7 @@ def detect_view(result: DetectResult) -> RenderableType:
         verdict = ("[red]drift[/] (" + ", ".join(f.signals) + ")") if f.drifted else "ok"
         table.add_row(
             f.feature,
-            f.method,
+            _test_of(f),
             "-" if f.score is None else f"{f.score:.4f}",
             f"{f.threshold:g}",
             f"{f.missing_share_ref:.0%}/{f.missing_share_cur:.0%}",
@@ -126,7 +134,12 @@ def detect_view(result: DetectResult) -> RenderableType:
         )  # fmt: skip
     lines: list[RenderableType] = [
         table,
-        Text(f"mode: {result.summary.mode} (which threshold decided each feature)"),
+        Text(
+            f"mode: {result.summary.mode} (which threshold decided each feature; calibrated: "
+            "a feature near its threshold is decided by an exact permutation test)"
+            if result.summary.mode == "calibrated"
+            else f"mode: {result.summary.mode} (which threshold decided each feature)"
+        ),
     ]
     lines += [Text(f"  - {reason}") for reason in result.decision.reasons]
     lines.append(

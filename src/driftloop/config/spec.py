@@ -151,8 +151,9 @@ class DriftPolicyConfig(_Frozen):
         gt=0,
         lt=0.5,
         description="Calibrated: false-retrain rate per window of the feature signal. Key "
-        "features are tested at retrain_alpha split over them (Holm, on p-values from the "
-        "no-drift distribution); the share rule needs as many drifted features as chance "
+        "features are tested at retrain_alpha split over them (Holm, on the exact "
+        "permutation test's p-values, the no-drift distribution's for screened-out features); "
+        "the share rule needs as many drifted features as chance "
         "reaches with at most this probability.",
     )
     performance: PerformancePolicyConfig = Field(default_factory=PerformancePolicyConfig)

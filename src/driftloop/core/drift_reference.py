@@ -207,17 +207,18 @@ def _numeric_drift(
 def _categorical_drift(
     name: str, ref: CategoricalReference, cur: pd.Series, prepared: PreparedReference
 ) -> FeatureDrift:
+    return categorical_verdict(name, *category_counts(ref, cur), (ref.rows, len(cur)), prepared)
+
+
+def category_counts(ref: CategoricalReference, cur: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, window) counts of a categorical column aligned on the same levels: the
+    reference's, then those only the window has (missing and infinite values left out)."""
     # Hash counts per side, then align on the (few) keys: far cheaper than factorising both.
     counts = pd.concat(
         [ref.counts, _finite(cur).value_counts(dropna=True)], axis=1, sort=False
     ).fillna(0)
-    return categorical_verdict(
-        name,
-        counts.iloc[:, 0].to_numpy(dtype=np.float64),
-        counts.iloc[:, 1].to_numpy(dtype=np.float64),
-        (ref.rows, len(cur)),
-        prepared,
-    )
+    return (counts.iloc[:, 0].to_numpy(dtype=np.float64),
+            counts.iloc[:, 1].to_numpy(dtype=np.float64))  # fmt: skip
 
 
 def categorical_verdict(

@@ -5,7 +5,8 @@ threshold (``score >= threshold``). On top of Evidently's distance, two signals 
 not report also count as drift: the missing share moving by at least the threshold (absolute),
 and at least a threshold's share of the current non-missing values being categories the
 reference never had. In the calibrated mode a feature whose calibrated method matches decides
-its distance by its own threshold; the missing and unseen signals keep the fixed threshold.
+its distance by its own threshold (then, near it, by an exact permutation test:
+:mod:`driftloop.core.drift_confirm`); the missing and unseen signals keep the fixed threshold.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ SIGNAL_DISTRIBUTION = "distribution"
 SIGNAL_MISSING = "missing"
 SIGNAL_NEW_CATEGORY = "new_category"
 Mode = Literal["threshold", "calibrated"]
+Test = Literal["permutation", "screened out"]
+TEST_PERMUTATION: Test = "permutation"
+TEST_SCREENED_OUT: Test = "screened out"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,16 @@ class FeatureDrift:
     signals: tuple[str, ...]
     mode: Mode = "threshold"
     """Which threshold decided ``distribution_drifted``: the fixed one or a calibrated one."""
+    test: Test | None = None
+    """Calibrated mode: what decided the distribution verdict. ``permutation``: the cached
+    null screened the feature in and an exact permutation test on this window decided
+    (``p_value <= alpha`` and ``score >= min_effect``); ``screened out``: the cached null's
+    p-value was far from significant, the feature did not drift. None: ``threshold`` decided
+    alone (threshold mode, a large streamed window, or no calibrated threshold)."""
+    p_value: float | None = None
+    """The permutation test's p-value (``permutation``) or the cached null's (``screened out``)."""
+    permutations: int | None = None
+    """Random splits the permutation test drew."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""

@@ -3,8 +3,9 @@ reporting, but a retrain decided on "any of k key features drifted" at ``alpha``
 a healthy window with probability ~k*alpha, and over dozens of windows a false retrain is then
 likely; correlated features (telco's internet add-ons move together) make the share rule fire
 together as well. In calibrated mode the decision is held to ``retrain_alpha`` per window
-instead: Holm's step-down over every calibrated feature's p-value (from the no-drift
-distribution's fitted tail) at ``retrain_alpha`` says which features *count* for a retrain —
+instead: Holm's step-down over every calibrated feature's p-value (the exact permutation
+test's for the features the screen passed, ``core.drift_confirm``; the no-drift distribution's
+fitted tail for the rest) at ``retrain_alpha`` says which features *count* for a retrain —
 a key feature among them, or at least ``drift_share`` of the features, fires the signal.
 Holm holds its family-wise rate under any dependence between the features.
 

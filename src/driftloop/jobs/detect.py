@@ -29,9 +29,10 @@ from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.errors import InputError
 from driftloop.config.settings import Settings
 from driftloop.config.spec import DatasetSpec
+from driftloop.core.drift_confirm import confirm_drift
 from driftloop.core.drift_reference import PreparedReference, prepare_reference
 from driftloop.core.drift_verdict import DriftSummary
-from driftloop.core.null_thresholds import NullThreshold, p_values
+from driftloop.core.null_thresholds import NullThreshold
 from driftloop.core.performance import PerformanceCheck
 from driftloop.core.policy import RetrainDecision, SignalVerdict, decide_retrain
 from driftloop.events.delivery import emit_event
@@ -42,6 +43,7 @@ from driftloop.jobs.detect_signals import (
     as_calibration,
     calibrated_thresholds,
     check_performance,
+    confirm_settings,
     prediction_drift,
 )
 from driftloop.jobs.estimate import estimate_window
@@ -159,9 +161,10 @@ def record_check(
     rendered_html = None
     if html == "now":
         mode = result.summary.mode if result.summary else spec.drift.mode
-        from driftloop.jobs.report_html import render_evidently
+        from driftloop.jobs.report_html import render_evidently, verdict_cuts
 
-        cuts = {k: v.threshold for k, v in result.thresholds.items()}
+        cuts = verdict_cuts([f.to_dict() for f in result.summary.features],
+                            {k: v.threshold for k, v in result.thresholds.items()})  # fmt: skip
         rendered = render_evidently(spec, frames, mode, cuts)
         rendered_html = rendered.html
         payload["evidently"] = {
@@ -268,14 +271,16 @@ def judge_window(
         prepared = replace(prepared, calibrated=as_calibration(thresholds),
                            min_category_rows=spec.drift.min_category_rows)  # fmt: skip
     summary = prepared.compare(current)
+    found = None
+    if thresholds is not None:  # screen by the cached null, confirm by an exact test
+        summary, found = confirm_drift(summary, prepared, current, thresholds,
+                                       confirm_settings(spec.drift))  # fmt: skip
     summary, signals, performance = _other_signals(
         spec, store, tracker, serving.model, (frame, current), summary, serving.from_file
     )
     estimate = estimate_window(spec, store, tracker, serving.model, current)
     if estimate is not None:
         signals = [*signals, estimate.verdict]
-    scores = {f.feature: f.score for f in summary.features}
-    found = None if thresholds is None else p_values(thresholds, scores)
     decision = decide(spec, store, summary, serving, signals, found)
     result = judged(store, summary, window, serving.versions, decision)
     result.performance, result.thresholds = performance, thresholds or {}

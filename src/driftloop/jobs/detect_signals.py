@@ -19,6 +19,7 @@ from driftloop.adapters import drift_cache
 from driftloop.adapters.store import ObjectStore
 from driftloop.adapters.tracking import ModelVersionInfo
 from driftloop.config.spec import DatasetSpec, DriftPolicyConfig
+from driftloop.core.drift_confirm import ConfirmSettings
 from driftloop.core.drift_reference import compute_drift
 from driftloop.core.drift_verdict import FeatureDrift
 from driftloop.core.null_thresholds import (
@@ -48,6 +49,11 @@ def output_column(spec: DatasetSpec) -> str:
 def _calibration_settings(policy: DriftPolicyConfig) -> CalibrationSettings:
     return CalibrationSettings(policy.alpha, policy.min_effect, policy.null_draws,
                                policy.min_category_rows)  # fmt: skip
+
+
+def confirm_settings(policy: DriftPolicyConfig) -> ConfirmSettings:
+    """The screen and exact-test knobs of a calibrated check."""
+    return ConfirmSettings(policy.alpha, policy.retrain_alpha, policy.min_effect)
 
 
 def calibrated_thresholds(
