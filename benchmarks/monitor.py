@@ -13,6 +13,10 @@ Prints three figures (not asserted on):
    request, so the traffic is healthy and no retrain starts), monitor
    every 1,000 rows (minimum interval ``--min-interval``, the default 30 s; 0 for
    back-to-back checks) vs monitor off, interleaved rounds, best of each.
+   Beside it, the serving process's CPU per 1,000 requests (``/proc``, median over rounds)
+   on vs off, and the worker's CPU per 1,000 rows: what the monitor takes from the serving
+   process itself, a figure a noisy shared machine does not move the way it moves the best
+   throughput.
 3. **Windows covered / windows due** in the monitor-on runs (target 100%), from ``GET
    /drift`` once the log is flushed, with the request rate wrk reached.
 
@@ -130,6 +134,21 @@ def drift_coverage(url: str, timeout: float = 60.0) -> dict[str, Any]:
     return coverage
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def checker_pid(target: Target) -> int | None:
+    """The pid of the process the target's checks run in (its worker, or itself)."""
+    drift = httpx.get(target.url.rsplit("/", 1)[0] + "/drift", timeout=10).json()
+    return (drift.get("checker") or {}).get("pid")
+
+
 def serve_target(
     name: str, body: Path, every_rows: int, logs: Path, interval: float, in_process: bool = False
 ) -> Target:
@@ -161,22 +180,33 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
     if args.thread:
         targets.insert(1, serve_target("thread-on", body, 1000, tmp, args.min_interval, True))
     best: dict[str, float] = {}
+    cost: dict[str, list[tuple[float, float]]] = {t.name: [] for t in targets}
     try:
         for t in targets:
             wait_ready(t)
             run_wrk(t, 2, args.connections, 1)  # warm-up
         for r in range(args.rounds):
             for t in targets:
+                assert t.proc is not None
+                checker = checker_pid(t) if t.name != "monitor-off" else None
+                pids = [t.proc.pid] + ([checker] if checker not in (None, t.proc.pid) else [])
+                before = [cpu_seconds(p) for p in pids]
                 res = run_wrk(t, args.duration, args.connections, 1)
+                used = [cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)]
+                per_k = [1e6 * u / max(res.requests, 1) for u in used]  # ms / 1,000
+                cost[t.name].append((per_k[0], per_k[1] if len(per_k) > 1 else 0.0))
                 best[t.name] = max(best.get(t.name, 0.0), res.requests_per_s)
                 print(f"round {r + 1} {t.name:12s} {res.requests_per_s:9.1f} req/s  "
-                      f"p99 {res.p99_ms:6.2f} ms  non-2xx {res.non_2xx}")  # fmt: skip
+                      f"p99 {res.p99_ms:6.2f} ms  non-2xx {res.non_2xx}  server CPU "
+                      f"{per_k[0]:.1f} ms / 1,000 requests"
+                      + (f", worker {per_k[1]:.1f} ms" if len(per_k) > 1 else ""))  # fmt: skip
         coverage = {t.name: drift_coverage(t.url.rsplit("/", 1)[0]) for t in targets[:-1]}
     finally:
         for t in targets:
             if t.proc is not None and t.proc.poll() is None:
                 t.proc.terminate()
                 t.proc.wait(30)
+    print_cpu_cost(cost)
     off = best["monitor-off"]
     for t in targets[:-1]:
         where = "a worker process" if t.name == "monitor-on" else "a server thread"
@@ -189,6 +219,20 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
               f"{(got.get('windows_covered', 0) / due if due else 0):.0%} (target 100%); "
               f"coalesced {got.get('windows_coalesced')}, "
               f"skipped {got.get('windows_skipped')}")  # fmt: skip
+
+
+def print_cpu_cost(cost: dict[str, list[tuple[float, float]]]) -> None:
+    """The serving process's CPU per request on vs off (medians over rounds): what the
+    monitor takes from serving, robust to a noisy machine, unlike the best throughput."""
+    import statistics
+
+    off = statistics.median(c[0] for c in cost["monitor-off"])
+    for name, rounds in cost.items():
+        server = statistics.median(c[0] for c in rounds)
+        worker = statistics.median(c[1] for c in rounds)
+        print(f"{name:12s} server process CPU {server:.1f} ms / 1,000 requests "
+              f"(x{server / off:.3f} of monitor off)"
+              + (f"; worker process {worker:.1f} ms / 1,000 rows" if worker else ""))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,3 +114,25 @@ def test_the_draws_reach_holms_smallest_level() -> None:
     assert draws_needed(0.001, 19, 0.01) == 19000  # p can go under 0.001 / 19
     assert draws_needed(0.01, 1, 0.05) == 999
     assert 1 / (draws_needed(0.001, 3, 0.01) + 1) < 0.001 / 3
+
+
+def test_after_one_feature_clears_holms_first_level_the_rest_draw_only_to_alpha() -> None:
+    """Three strongly shifted numbers: the likeliest gets the splits Holm's smallest level
+    needs, the other two only alpha's 999, all three still drift and Holm still keeps one."""
+    from driftloop.core.drift_confirm import ConfirmSettings, confirm_drift
+    from driftloop.core.feature_family import holm_rejected
+    from driftloop.core.null_thresholds import CalibrationSettings, calibrate_thresholds
+
+    rng = np.random.default_rng(2)
+    reference, window = frame(rng, 3000), frame(rng, 500, shift=0.5)
+    found = calibrate_thresholds(reference, NUMERIC, CATEGORICAL, 500,
+                                 CalibrationSettings(0.01, 0.0, 300, 10))  # fmt: skip
+    cuts = {k: (v.method, v.threshold) for k, v in found.items()}
+    prepared = prepare_reference(reference, NUMERIC, CATEGORICAL, 0.1, cuts, min_category_rows=10)
+    summary, p = confirm_drift(prepared.compare(window), prepared, window, found,
+                               ConfirmSettings(0.01, 0.001, 0.0))  # fmt: skip
+    shifted = [summary.feature(n) for n in ("x", "spend", "few")]
+    assert all(f.distribution_drifted for f in shifted)
+    draws = sorted(f.permutations for f in shifted)
+    assert draws == [999, 999, draws_needed(0.001, len(found), 0.01)]
+    assert holm_rejected(p, 0.001)  # the retrain signal holds
