@@ -168,6 +168,17 @@ def test_checks_run_in_a_worker_process_that_is_replaced_when_killed(
     wait_until(lambda: not _alive(replacement), timeout=30)  # the worker ends with the server
 
 
+def test_the_worker_ends_when_the_server_is_killed(module_state, server_factory):
+    """A server killed outright cannot stop its worker: the worker notices and exits."""
+    server = server_factory(serve_env(module_state, monitor_every_rows=200, reload_interval_s=0))
+    with server.client() as client:  # started with the server, before any traffic
+        worker = wait_until(lambda: client.get("/drift").json()["checker"]["pid"], timeout=60)
+    assert _alive(worker)
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(30)
+    wait_until(lambda: not _alive(worker), timeout=30)
+
+
 class RecordingMonitor:
     """A DriftMonitor whose check only records when it started (the schedule is the subject)."""
 
