@@ -152,20 +152,25 @@ def exact_verdicts(settings: Any, window_rows: int) -> Any:
     from driftloop.config.spec import load_spec
     from driftloop.core.drift_reference import categorical_verdict, prepare_reference
     from driftloop.core.drift_verdict import summarise
+    from driftloop.jobs.detect import calibrated_reference, window_thresholds
 
     spec = load_spec(settings.spec)
     store = ObjectStore.from_settings(settings)
     info = Tracker(settings, store).alias_version("champion")
     assert info is not None
     reference = open_dataset(store, str(info.dataset_version)).frame("reference")
-    prepared = prepare_reference(reference, spec.numeric_features, spec.categorical_features,
-                                 spec.drift.threshold)  # fmt: skip
     root = Path(store.url.removeprefix("file://"))
     keys = list(newest_segment_keys(store, INFERENCE_PREFIX))[::-1]  # oldest first
     cols = [*spec.numeric_features, *spec.categorical_features]
     table = pa.concat_tables([pq.read_table(root / k, columns=cols) for k in keys])
     table = table.slice(max(0, table.num_rows - window_rows))
-    numeric = prepare_reference(reference, spec.numeric_features, [], spec.drift.threshold)
+    # the thresholds detect decides with (calibrated mode: at the window's rows, cached)
+    thresholds = window_thresholds(spec, store, reference, table.num_rows)
+    prepared = calibrated_reference(spec, prepare_reference(
+        reference, spec.numeric_features, spec.categorical_features, spec.drift.threshold),
+        thresholds)  # fmt: skip
+    numeric = calibrated_reference(spec, prepare_reference(
+        reference, spec.numeric_features, [], spec.drift.threshold), thresholds)  # fmt: skip
     results = list(numeric.compare(table.select(list(spec.numeric_features)).to_pandas()).features)
     for name, ref in prepared.categorical.items():
         counts = table.column(name).value_counts().to_pylist()
@@ -174,7 +179,7 @@ def exact_verdicts(settings: Any, window_rows: int) -> Any:
         results.append(categorical_verdict(name, both.iloc[:, 0].to_numpy(float),
                                            both.iloc[:, 1].to_numpy(float),
                                            (ref.rows, table.num_rows), prepared))  # fmt: skip
-    return summarise(results, prepared.rows, table.num_rows, spec.drift.threshold)
+    return summarise(results, prepared.rows, table.num_rows, spec.drift.threshold, prepared.mode)
 
 
 def large_window(env: dict[str, str], settings: Any, rows: int, out: Path) -> None:

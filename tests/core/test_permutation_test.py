@@ -116,9 +116,9 @@ def test_the_draws_reach_holms_smallest_level() -> None:
     assert 1 / (draws_needed(0.001, 3, 0.01) + 1) < 0.001 / 3
 
 
-def test_after_one_feature_clears_holms_first_level_the_rest_draw_only_to_alpha() -> None:
-    """Three strongly shifted numbers: the likeliest gets the splits Holm's smallest level
-    needs, the other two only alpha's 999, all three still drift and Holm still keeps one."""
+def test_every_strongly_shifted_feature_reaches_holms_levels() -> None:
+    """Three strongly shifted numbers: each exact test draws enough splits to count at
+    retrain_alpha under Holm (the share rule needs every one of them, not just the first)."""
     from driftloop.core.drift_confirm import ConfirmSettings, confirm_drift
     from driftloop.core.feature_family import holm_rejected
     from driftloop.core.null_thresholds import CalibrationSettings, calibrate_thresholds
@@ -131,8 +131,6 @@ def test_after_one_feature_clears_holms_first_level_the_rest_draw_only_to_alpha(
     prepared = prepare_reference(reference, NUMERIC, CATEGORICAL, 0.1, cuts, min_category_rows=10)
     summary, p = confirm_drift(prepared.compare(window), prepared, window, found,
                                ConfirmSettings(0.01, 0.001, 0.0))  # fmt: skip
-    shifted = [summary.feature(n) for n in ("x", "spend", "few")]
-    assert all(f.distribution_drifted for f in shifted)
-    draws = sorted(f.permutations for f in shifted)
-    assert draws == [999, 999, draws_needed(0.001, len(found), 0.01)]
-    assert holm_rejected(p, 0.001)  # the retrain signal holds
+    shifted = ("x", "spend", "few")
+    assert all(summary.feature(n).distribution_drifted for n in shifted)
+    assert set(shifted) <= set(holm_rejected(p, 0.001)), p

@@ -4,6 +4,7 @@ another version left out."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -79,3 +80,47 @@ def test_an_empty_log_is_an_empty_window(tmp_path):
     reference = prepare_reference(pd.DataFrame({"x": [1.0, 2.0]}), ["x"], [], 0.1)
     sketch, window = large_window.stream_window(store, reference, 500_000, "1")
     assert (window.rows, window.start, window.end, sketch.rows) == (0, None, None, 0)
+
+
+def test_a_calibrated_streamed_window_decides_with_thresholds_at_its_own_size(tmp_path):
+    """Telco's calibrated spec on a streamed window: every feature's threshold is calibrated
+    at the rows the window turned out to have (not the rows asked for), the verdicts are the
+    cached null's on the same rows, and their p-values reach Holm's rule."""
+    from pathlib import Path
+
+    from driftloop.config.spec import load_spec
+    from driftloop.jobs.detect import Serving, calibrated_reference, prepare_for, window_thresholds
+
+    root = Path(__file__).resolve().parents[2]
+    spec = load_spec(root / "configs" / "telco.yaml")
+    assert spec.drift.mode == "calibrated"
+    telco = pd.read_csv(root / "data" / "telco_churn.csv").sample(frac=1.0, random_state=1)
+    reference = telco.iloc[:3000].reset_index(drop=True)
+    logged = telco.iloc[3000:5000].reset_index(drop=True)
+    logged["monthly_charges"] = logged["monthly_charges"] * 1.5 + 20
+    store = ObjectStore((tmp_path / "store").as_uri())
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    for n in range(4):
+        part = logged.iloc[n * 500 : (n + 1) * 500][list(spec.features)].copy()
+        first = start + timedelta(minutes=n)
+        part.insert(0, "model_version", "1")
+        part.insert(0, "ts", [first + timedelta(milliseconds=i) for i in range(len(part))])
+        store.write_parquet(segment_key(INFERENCE_PREFIX, first, new_segment_id(first)), part)
+    prepared = (reference, prepare_for(spec, reference))
+    result = large_window.detect_streamed(spec, store, prepared, 1_000_000, Serving(None, None),
+                                          time.perf_counter())  # fmt: skip
+    assert result.window.rows == 2000 and result.summary is not None
+    assert result.summary.mode == "calibrated"
+    expected = window_thresholds(spec, store, reference, 2000)
+    assert expected and result.thresholds == expected
+    for f in result.summary.features:
+        if f.feature in expected:
+            assert f.mode == "calibrated" and f.threshold == expected[f.feature].threshold
+    current = read_inference_log(store, limit_rows=2000, model_version="1")
+    exact = calibrated_reference(spec, prepare_for(spec, reference), expected).compare(current)
+    assert result.summary.drifted_features == exact.drifted_features
+    assert "monthly_charges" in exact.drifted_features
+    assert result.decision is not None
+    features_signal = next(s for s in result.decision.signals if s.signal == "features")
+    assert features_signal.details["rule"] == "holm"
+    assert "monthly_charges" in features_signal.details["counted_features"]

@@ -15,11 +15,7 @@ the screen loses nothing.
 The exact p-value also replaces the cached one in what feeds Holm's retrain rule
 (:mod:`driftloop.core.feature_family`); a screened-out feature keeps its cached p-value,
 which is over ``screen_level`` and so over every level Holm tests at (at most
-``retrain_alpha``): it is never rejected either way. Candidates are tested likeliest first
-(by cached p-value), the first with enough splits to reach Holm's smallest level; once one
-has reached it (the retrain signal holds), the rest are drawn only to ``alpha``'s resolution,
-so a window with several strongly drifted features costs one long test, not several. Pure:
-frames in, verdicts out.
+``retrain_alpha``): it is never rejected either way. Pure: frames in, verdicts out.
 """
 
 from __future__ import annotations
@@ -139,30 +135,19 @@ def confirm_drift(
     candidates, cached for the rest)."""
     scores = {f.feature: f.score for f in summary.features}
     found = p_values(thresholds, scores)
-    holm_draws = draws_needed(settings.retrain_alpha, len(found), settings.alpha)
-    holm_first = settings.retrain_alpha / max(len(found), 1)
-    decided: dict[str, FeatureDrift] = {}
-    candidates = []
+    max_draws = draws_needed(settings.retrain_alpha, len(found), settings.alpha)
+    out: list[FeatureDrift] = []
     for f in summary.features:
         own = thresholds.get(f.feature)
         if f.mode != "calibrated" or own is None or f.score is None:
-            decided[f.feature] = f
+            out.append(f)
         elif not is_candidate(f, own, found.get(f.feature), settings.screen_level):
-            decided[f.feature] = replace(f, test=TEST_SCREENED_OUT, p_value=found.get(f.feature))
+            out.append(replace(f, test=TEST_SCREENED_OUT, p_value=found.get(f.feature)))
         else:
-            candidates.append(f)
-    # the likeliest first: once one candidate clears Holm's first level (the retrain needs no
-    # more), the rest only need alpha's resolution (999 splits instead of thousands)
-    candidates.sort(key=lambda f: found.get(f.feature, 1.0))
-    holm_cleared = False
-    for f in candidates:
-        draws = draws_needed(1.0, 1, settings.alpha) if holm_cleared else holm_draws
-        counts = feature_counts(prepared, f.feature, current[f.feature])
-        result = test_feature(counts, f.feature, settings, draws)
-        found[f.feature] = result.p_value
-        decided[f.feature] = confirmed(f, result, settings)
-        holm_cleared = holm_cleared or result.p_value <= holm_first
-    out = [decided[f.feature] for f in summary.features]
+            counts = feature_counts(prepared, f.feature, current[f.feature])
+            result = test_feature(counts, f.feature, settings, max_draws)
+            found[f.feature] = result.p_value
+            out.append(confirmed(f, result, settings))
     new = summarise(out, summary.rows_reference, summary.rows_current, summary.threshold,
                     summary.mode)  # fmt: skip
     return replace(new, prediction=summary.prediction), found

@@ -196,7 +196,7 @@ def record_check(
     )
 
 
-def _thresholds(
+def window_thresholds(
     spec: DatasetSpec, store: ObjectStore, reference: pd.DataFrame, window_rows: int
 ) -> dict[str, NullThreshold] | None:
     """Calibrated per-feature thresholds at this window's size (None in threshold mode)."""
@@ -204,6 +204,16 @@ def _thresholds(
         return None
     return calibrated_thresholds(store, spec.drift, reference, spec.numeric_features,
                                  spec.categorical_features, window_rows)  # fmt: skip
+
+
+def calibrated_reference(
+    spec: DatasetSpec, prepared: PreparedReference, thresholds: dict[str, NullThreshold] | None
+) -> PreparedReference:
+    """The prepared reference deciding with these calibrated thresholds (as it is without)."""
+    if thresholds is None:
+        return prepared
+    return replace(prepared, calibrated=as_calibration(thresholds),
+                   min_category_rows=spec.drift.min_category_rows)  # fmt: skip
 
 
 def _other_signals(
@@ -266,10 +276,8 @@ def judge_window(
                             "no logged production rows for the serving model yet",
                             time.perf_counter() - started)  # fmt: skip
     frame, prepared = reference
-    thresholds = _thresholds(spec, store, frame, len(current))
-    if thresholds is not None:
-        prepared = replace(prepared, calibrated=as_calibration(thresholds),
-                           min_category_rows=spec.drift.min_category_rows)  # fmt: skip
+    thresholds = window_thresholds(spec, store, frame, len(current))
+    prepared = calibrated_reference(spec, prepared, thresholds)
     summary = prepared.compare(current)
     found = None
     if thresholds is not None:  # screen by the cached null, confirm by an exact test
@@ -356,7 +364,8 @@ def detect_drift(
         from driftloop.jobs.large_window import detect_streamed
 
         serving = Serving(champion, versions[0])
-        return detect_streamed(spec, store, prepare_for(spec, reference), rows, serving, started)
+        streamed = (reference, prepare_for(spec, reference))
+        return detect_streamed(spec, store, streamed, rows, serving, started)
     current = current_window(store, rows, versions[0] if not from_file else None,
                              current_data_path)  # fmt: skip
     prepared = prepare_for(spec, reference) if len(current) else _NO_REFERENCE

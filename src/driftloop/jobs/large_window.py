@@ -25,6 +25,7 @@ from driftloop.adapters.store import ObjectStore
 from driftloop.config.spec import DatasetSpec
 from driftloop.core.drift_reference import PreparedReference
 from driftloop.core.drift_sketch import WindowSketch, new_sketch
+from driftloop.core.null_thresholds import p_values
 from driftloop.events.model import DriftWindow
 
 if TYPE_CHECKING:
@@ -92,23 +93,40 @@ def stream_window(
 def detect_streamed(
     spec: DatasetSpec,
     store: ObjectStore,
-    reference: PreparedReference,
+    reference: tuple[pd.DataFrame, PreparedReference],
     window_rows: int,
     serving: Serving,
     started: float,
 ) -> DetectResult:
     """``detect`` on a streamed window: the same feature verdicts and decision as a small
-    one (the prediction and performance signals need the rows: not computed here)."""
-    from driftloop.jobs.detect import DetectResult, decide, judged, record_check
+    one (the prediction and performance signals need the rows: not computed here). In the
+    calibrated mode each feature's threshold is calibrated at the rows the window turned
+    out to have, and its p-value feeds Holm's retrain rule; the exact permutation test needs
+    the rows, so the cached null decides alone here."""
+    from driftloop.jobs.detect import (
+        DetectResult,
+        calibrated_reference,
+        decide,
+        judged,
+        record_check,
+        window_thresholds,
+    )
 
     versions = serving.versions
-    sketch, window = stream_window(store, reference, window_rows, versions[0])
+    frame, prepared = reference
+    sketch, window = stream_window(store, prepared, window_rows, versions[0])
     if window.rows == 0:
         return DetectResult(None, None, versions[0], versions[1], window, None, None,
                             "no logged production rows for the serving model yet",
                             time.perf_counter() - started)  # fmt: skip
+    thresholds = window_thresholds(spec, store, frame, window.rows)
+    sketch.reference = calibrated_reference(spec, prepared, thresholds)
     summary = sketch.summary()
-    result = judged(store, summary, window, versions, decide(spec, store, summary, serving))
+    scores = {f.feature: f.score for f in summary.features}
+    found = None if thresholds is None else p_values(thresholds, scores)
+    decision = decide(spec, store, summary, serving, p_values=found)
+    result = judged(store, summary, window, versions, decision)
+    result.thresholds = thresholds or {}
     empty = pd.DataFrame()
     record_check(store, spec, result, (empty, empty), "never", started)
     return result
