@@ -7,8 +7,9 @@ Every ``--reload-every`` seconds the ``champion`` alias moves to the other of tw
 (the trained champion and a second model of the other kind) and ``/admin/reload`` swaps it
 in; the server's own drift monitor (``DRIFTLOOP_SERVER__MONITOR_EVERY_ROWS``) runs a check
 every ``--monitor-every-rows`` (500) logged rows, at most once per
-``--monitor-min-interval-s`` (10). Memory is the server's RSS
-(``/proc/<pid>/status``).
+``--monitor-min-interval-s`` (10). Memory is the RSS of the server and its child processes
+(the monitor's worker, where the checks now keep their reference and windows;
+``/proc/<pid>/status``).
 
 Pass/fail: no request may fail, and the RSS at the end must be within 20% of the RSS after
 the warm-up (each the median of 10 one-second samples). Last (unless ``--no-kill``), the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -73,12 +75,25 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30.0) ->
         proc.wait(10)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, in MiB (VmRSS)."""
+def own_rss_mb(pid: int) -> float:
+    """Resident memory of one process, in MiB (VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the server and its child processes (the monitor's worker), MiB."""
+    children = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children |= {int(c) for c in (task / "children").read_text().split()}
+    total = own_rss_mb(pid)
+    for child in children:
+        with contextlib.suppress(OSError, RuntimeError):
+            total += own_rss_mb(child)
+    return total
 
 
 def metric(text: str, name: str) -> float:

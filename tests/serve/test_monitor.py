@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from driftloop.core.signing import SIGNATURE_HEADER, verify_signature
+from driftloop.serve.check_worker import PARENT_POLL_S
 
 from ..support.metrics import metric
 from ..support.processes import free_port, wait_until
@@ -121,9 +122,9 @@ def test_monitor_detects_drift_emits_event_and_serves_reports(fresh_state, serve
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is gone
+    except (ProcessLookupError, FileNotFoundError):  # gone (or reaped meanwhile)
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is gone
 
 
 def _checked(client, after: int) -> dict:
@@ -165,7 +166,8 @@ def test_checks_run_in_a_worker_process_that_is_replaced_when_killed(
         assert second["coverage"]["windows_covered"] == second["coverage"]["windows_due"] == 2
         replacement = second["checker"]["pid"]
     assert server.stop()
-    wait_until(lambda: not _alive(replacement), timeout=30)  # the worker ends with the server
+    # stopped with the server, not left to notice on its own (that takes PARENT_POLL_S)
+    wait_until(lambda: not _alive(replacement), timeout=PARENT_POLL_S * 0.75)
 
 
 def test_the_worker_ends_when_the_server_is_killed(module_state, server_factory):
@@ -177,6 +179,70 @@ def test_the_worker_ends_when_the_server_is_killed(module_state, server_factory)
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(30)
     wait_until(lambda: not _alive(worker), timeout=30)
+
+
+def test_a_stopped_checker_starts_no_worker():
+    """After the server's shutdown stops it, a check that was about to start gets an error
+    instead of a new worker (a worker started then would run after the server is gone)."""
+    from driftloop.config.settings import Settings
+    from driftloop.serve.check_worker import MonitorStoppedError, ProcessChecker
+    from driftloop.serve.window_check import CheckRequest
+
+    checker = ProcessChecker(Settings())
+    checker.stop()
+    with pytest.raises(MonitorStoppedError):
+        checker.check(CheckRequest(model=None, champion_now=None, rows=10))
+    assert checker.start_count == 0 and checker.where()["pid"] is None
+
+
+def test_a_shutdown_during_a_check_abandons_it_and_starts_no_new_worker(tmp_path):
+    """The server stops while the worker is inside a check (here blocked reading a reference
+    that is a FIFO nobody writes): the check fails as stopped, the worker is ended at once,
+    and the check is not run again in a new worker."""
+    import threading
+
+    from driftloop.adapters.tracking import ModelVersionInfo
+    from driftloop.config.settings import Settings
+    from driftloop.serve.check_worker import MonitorStoppedError, ProcessChecker
+    from driftloop.serve.window_check import CheckRequest
+
+    folder = tmp_path / "store" / "datasets" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text("{}")
+    os.mkfifo(folder / "reference.parquet")  # opening it blocks until a writer comes
+    checker = ProcessChecker(Settings(store_url=(tmp_path / "store").as_uri()))
+    model = ModelVersionInfo("m", "1", None, "", {"dataset_version": "v1"})
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            checker.check(CheckRequest(model, "1", 10))
+        except BaseException as exc:  # noqa: BLE001 - what the check ended with is the subject
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    worker = wait_until(lambda: checker.pid, timeout=120)
+    writer: list[int] = []
+
+    def reading() -> bool:  # a writer can open a FIFO without blocking only once it has a reader
+        try:
+            writer.append(os.open(folder / "reference.parquet", os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            return False
+        return True  # the worker now waits for bytes that never come
+
+    try:
+        wait_until(reading, timeout=120)
+        checker.stop()
+        thread.join(30)
+    finally:
+        for fd in writer:
+            os.close(fd)
+    assert not thread.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], MonitorStoppedError), raised
+    assert checker.start_count == 1
+    wait_until(lambda: not _alive(worker), timeout=PARENT_POLL_S * 0.75)
 
 
 class RecordingMonitor:

@@ -83,6 +83,11 @@ def emit_event(
     body = encode_event(event)
     receipt = receive_event(body, sign_body(body, secret), secret, store)
     if receipt.status == "accepted" and run_locally:
-        proc = start_local_retrain(event, settings)
-        record_event(store, event.event_id, EventStatus.RETRAIN_STARTED, pid=proc.pid)
+        run_accepted_locally(event, settings, store)
     return receipt
+
+
+def run_accepted_locally(event: DriftEvent, settings: Settings, store: ObjectStore) -> None:
+    """Start the local retrain of an event the local receiver accepted, and record it."""
+    proc = start_local_retrain(event, settings)
+    record_event(store, event.event_id, EventStatus.RETRAIN_STARTED, pid=proc.pid)

@@ -378,9 +378,15 @@ def detect_drift(
 
 
 def emit_for(
-    result: DetectResult, settings: Settings, store: ObjectStore, source: str = "detect"
+    result: DetectResult,
+    settings: Settings,
+    store: ObjectStore,
+    source: str = "detect",
+    run_locally: bool = True,
 ) -> Receipt | None:
-    """Emit a signed drift event for a retrain decision (None when there is none)."""
+    """Emit a signed drift event for a retrain decision (None when there is none);
+    ``run_locally=False``: an event the local receiver accepts is left for the caller to
+    run (``events.delivery.run_accepted_locally``)."""
     if not result.retrain or result.summary is None:
         return None
     event = DriftEvent(
@@ -395,5 +401,5 @@ def emit_for(
         window=result.window,
         data_dir=store.url,
     )
-    result.event = emit_event(event, settings, store)
+    result.event = emit_event(event, settings, store, run_locally=run_locally)
     return result.event

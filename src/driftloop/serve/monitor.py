@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from driftloop.config.settings import Settings
 from driftloop.core.loop_facts import estimate_facts
-from driftloop.serve.window_check import CheckRequest, WindowChecker, lower_priority
+from driftloop.serve.window_check import CheckOutcome, CheckRequest, WindowChecker, lower_priority
 
 log = logging.getLogger("driftloop.monitor")
 MAX_WINDOW_ROWS = 200_000
@@ -37,7 +37,7 @@ class Checker(Protocol):
 
     def start(self) -> None: ...
 
-    def check(self, request: CheckRequest) -> dict[str, Any]: ...
+    def check(self, request: CheckRequest) -> CheckOutcome: ...
 
     def stop(self) -> None: ...
 
@@ -76,6 +76,7 @@ class DriftMonitor:
     ) -> None:
         self.settings = settings
         self.holder = holder
+        self.store = store
         self.checker: Checker = checker or WindowChecker(settings, store, tracker)
         self.coverage = Coverage()
         self.every_rows = every_rows
@@ -174,10 +175,20 @@ class DriftMonitor:
         backlog = upto - since
         rows = min(max(self.spec.drift.window_rows, backlog), MAX_WINDOW_ROWS)
         champion = getattr(self.holder, "champion_version", None)
-        summary = self.checker.check(CheckRequest(model.info, champion, rows))
+        outcome = self.checker.check(CheckRequest(model.info, champion, rows))
         self.count_covered(upto, since, backlog > MAX_WINDOW_ROWS)
-        self._record(summary)
-        return summary
+        if outcome.local_event is not None and not self._stop.is_set():
+            self._run_locally(outcome.local_event)
+        self._record(outcome.summary)
+        return outcome.summary
+
+    def _run_locally(self, event: dict[str, Any]) -> None:
+        """Start the local retrain of an event the check's local receiver accepted (from this
+        thread: the retrain gets the server's priority, not the worker's)."""
+        from driftloop.events.delivery import run_accepted_locally
+        from driftloop.events.model import DriftEvent
+
+        run_accepted_locally(DriftEvent.model_validate(event), self.settings, self.store)
 
     def backlog(self) -> tuple[int, int]:
         """(rows logged so far, rows the previous checks covered): a check covers the rows

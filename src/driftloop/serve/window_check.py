@@ -32,10 +32,13 @@ LOW_PRIORITY = 10
 
 
 def lower_priority() -> None:
-    """Lower this thread's CPU priority (Linux: each thread has its own nice value; threads
-    it starts later inherit it)."""
+    """Lower this thread's CPU priority to at least ``LOW_PRIORITY`` (never raise it: in the
+    nice-19 worker a thread stays at 19). Linux: each thread has its own nice value; threads
+    and processes it starts later inherit it."""
     with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
+        tid = threading.get_native_id()
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, max(now, LOW_PRIORITY))
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,16 @@ class CheckRequest:
     """The serving version's ``ModelVersionInfo``."""
     champion_now: str | None
     rows: int
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's summary, and the drift event the local receiver accepted (JSON) when it is
+    left for the server to run (local mode: a retrain started by the worker would inherit its
+    lowest CPU priority)."""
+
+    summary: dict[str, Any]
+    local_event: dict[str, Any] | None = None
 
 
 @dataclass
@@ -82,8 +95,9 @@ class WindowChecker:
         """Where the checks run (``GET /drift``)."""
         return {"runs_in": "server thread", "pid": os.getpid()}
 
-    def check(self, request: CheckRequest) -> dict[str, Any]:
-        """Judge the newest ``request.rows`` rows the serving version logged; the summary."""
+    def check(self, request: CheckRequest) -> CheckOutcome:
+        """Judge the newest ``request.rows`` rows the serving version logged: the summary,
+        and an accepted local event for the caller to run."""
         from driftloop.jobs.detect import (
             Serving,
             current_window,
@@ -100,12 +114,17 @@ class WindowChecker:
                               (reference.frame, reference.prepared), current, serving,
                               started)  # fmt: skip
         record_check(self.store, self.spec, result, (reference.frame, current), "later", started)
-        emit_for(result, self.settings, self.store, source="monitor")
+        receipt = emit_for(result, self.settings, self.store, source="monitor",
+                           run_locally=False)  # fmt: skip
         summary = result.to_dict()
         drifted = result.decision is not None and result.decision.window_drifted
         if result.report_id and drifted and self.settings.server.monitor_report:
             self._render_later(result.report_id, reference.frame, current, summary)
-        return summary
+        local = (
+            receipt is not None and receipt.status == "accepted" and not self.settings.webhook.url
+        )
+        event = receipt.event if local and receipt is not None else None
+        return CheckOutcome(summary, event.model_dump(mode="json") if event else None)
 
     def _reference_for(self, model: Any) -> _Reference:
         """The serving version's reference, prepared once per version (rebuilt on reload)."""
