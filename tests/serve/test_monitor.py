@@ -289,6 +289,30 @@ def test_a_waiting_check_is_cancelled_at_shutdown():
     assert len(monitor.starts) == 1
 
 
+def test_a_backlog_near_what_one_check_can_read_starts_the_check_early():
+    """At a high request rate the minimum interval would let a window grow past what one
+    check reads (its rows would be skipped): from ``EARLY_ROWS`` rows on the check starts at
+    once."""
+    import time
+
+    from driftloop.serve.monitor import EARLY_ROWS, INTERVAL_POLL_S
+
+    monitor = RecordingMonitor.make(min_interval_s=60)
+    monitor.every_rows = 1000
+    monitor.on_flush(1000)  # the first check: at once
+    monitor.wait(5)
+    monitor.on_flush(1000)  # due, but within the interval: waits
+    time.sleep(INTERVAL_POLL_S * 2)
+    assert len(monitor.starts) == 1
+    monitor.on_flush(EARLY_ROWS)  # the rows waiting reach EARLY_ROWS: no more waiting
+    monitor.wait(5)
+    assert len(monitor.starts) == 2
+    assert monitor.starts[1] - monitor.starts[0] < 10
+    cov = monitor.coverage
+    assert cov.windows_skipped == 0 and cov.windows_covered == cov.windows_due
+    monitor.stop()
+
+
 def test_windows_due_while_a_check_waits_are_coalesced_and_counted():
     monitor = RecordingMonitor.make(min_interval_s=0.3)
     monitor.on_flush(10)  # due: checked at once

@@ -30,6 +30,11 @@ from driftloop.serve.window_check import CheckOutcome, CheckRequest, WindowCheck
 log = logging.getLogger("driftloop.monitor")
 MAX_WINDOW_ROWS = 200_000
 """Largest window one check reads into memory (``jobs.detect.STREAM_ROWS``)."""
+EARLY_ROWS = MAX_WINDOW_ROWS // 2
+"""Rows waiting after which a check starts without waiting out the minimum interval (at
+thousands of requests a second per process, 30 s of rows come near ``MAX_WINDOW_ROWS``)."""
+INTERVAL_POLL_S = 0.5
+"""How often a check waiting for its interval looks at the rows waiting."""
 
 
 class Checker(Protocol):
@@ -133,10 +138,22 @@ class DriftMonitor:
         return True
 
     def delay_s(self, now: float) -> float:
-        """How long a check due now waits for the minimum interval."""
+        """How long a check due now waits for the minimum interval: not at all once the
+        rows waiting reach ``EARLY_ROWS`` (waiting on would make a window too large to read,
+        and its rows would be skipped)."""
         if self._last_start is None:
             return 0.0
+        upto, since = self.backlog()
+        if upto - since >= EARLY_ROWS:
+            return 0.0
         return max(0.0, self._last_start + self.min_interval_s - now)
+
+    def _wait_interval(self) -> bool:
+        """Wait out the minimum interval (re-judged as rows arrive); True when stopped."""
+        while (delay := self.delay_s(time.monotonic())) > 0:
+            if self._stop.wait(min(delay, INTERVAL_POLL_S)):
+                return True
+        return self._stop.is_set()
 
     def start(self) -> None:
         """Get the checker ready ahead of the first check (the server's start-up)."""
@@ -151,7 +168,7 @@ class DriftMonitor:
     def _run_guarded(self) -> None:
         lower_priority()
         try:
-            if self._stop.wait(self.delay_s(time.monotonic())):
+            if self._wait_interval():
                 return
             self._last_start = time.monotonic()
             self.run_once()
