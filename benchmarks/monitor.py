@@ -13,16 +13,19 @@ Prints three figures (not asserted on):
    request, so the traffic is healthy and no retrain starts), monitor
    every 1,000 rows (minimum interval ``--min-interval``, the default 30 s; 0 for
    back-to-back checks) vs monitor off, interleaved rounds, best of each.
-   Beside it, the serving process's CPU per 1,000 requests (``/proc``, median over rounds)
-   on vs off, and the worker's CPU per 1,000 rows: what the monitor takes from the serving
-   process itself, a figure a noisy shared machine does not move the way it moves the best
-   throughput.
+   Two figures of the ratio: the best round of each server, and the median over rounds of
+   each round's on / off (the runs of a round are back to back, in ABBA order, so a shared
+   machine's load moves them alike). Beside them the same ratios of a second monitor-off
+   server (an A/A control): what two identical servers differ by on this machine, the
+   noise the on / off figure has to be read against. Beside it, the serving process's CPU
+   per 1,000 requests (``/proc``, median over rounds) on vs off, and the worker's CPU per
+   1,000 rows: what the monitor takes from the serving process itself.
 3. **Windows covered / windows due** in the monitor-on runs (target 100%), from ``GET
    /drift`` once the log is flushed, with the request rate wrk reached.
 
 Needs a trained champion in the state folder (``make run-model-training``). Usage::
 
-    uv run python benchmarks/monitor.py --checks 20 --duration 15 --rounds 2
+    uv run python benchmarks/monitor.py --checks 20 --duration 10 --rounds 5
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve import ROOT, Target, free_port, run_wrk, wait_ready  # noqa: E402
 
 HISTORY = ("inference", "feedback", "reports", "events", "retrains")
+CONTROL = "monitor-off-2"
+"""A second monitor-off server: its ratio to the first is the noise of the machine."""
 
 
 def logged_segment(rows: Any, version: str, start: datetime) -> Any:
@@ -179,16 +185,20 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
                serve_target("monitor-off", body, 0, tmp, 0)]  # fmt: skip
     if args.thread:
         targets.insert(1, serve_target("thread-on", body, 1000, tmp, args.min_interval, True))
+    if not args.no_control:  # A/A: what two identical servers differ by on this machine
+        targets.insert(-1, serve_target(CONTROL, body, 0, tmp, 0))
+    monitored = [t for t in targets if t.name not in (CONTROL, "monitor-off")]
     best: dict[str, float] = {}
+    rates: dict[str, list[float]] = {t.name: [] for t in targets}
     cost: dict[str, list[tuple[float, float]]] = {t.name: [] for t in targets}
     try:
         for t in targets:
             wait_ready(t)
             run_wrk(t, 2, args.connections, 1)  # warm-up
         for r in range(args.rounds):
-            for t in targets:
+            for t in targets if r % 2 == 0 else targets[::-1]:  # ABBA: a trend moves both
                 assert t.proc is not None
-                checker = checker_pid(t) if t.name != "monitor-off" else None
+                checker = checker_pid(t) if t in monitored else None
                 pids = [t.proc.pid] + ([checker] if checker not in (None, t.proc.pid) else [])
                 before = [cpu_seconds(p) for p in pids]
                 res = run_wrk(t, args.duration, args.connections, 1)
@@ -196,11 +206,12 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
                 per_k = [1e6 * u / max(res.requests, 1) for u in used]  # ms / 1,000
                 cost[t.name].append((per_k[0], per_k[1] if len(per_k) > 1 else 0.0))
                 best[t.name] = max(best.get(t.name, 0.0), res.requests_per_s)
+                rates[t.name].append(res.requests_per_s)
                 print(f"round {r + 1} {t.name:12s} {res.requests_per_s:9.1f} req/s  "
                       f"p99 {res.p99_ms:6.2f} ms  non-2xx {res.non_2xx}  server CPU "
                       f"{per_k[0]:.1f} ms / 1,000 requests"
                       + (f", worker {per_k[1]:.1f} ms" if len(per_k) > 1 else ""))  # fmt: skip
-        coverage = {t.name: drift_coverage(t.url.rsplit("/", 1)[0]) for t in targets[:-1]}
+        coverage = {t.name: drift_coverage(t.url.rsplit("/", 1)[0]) for t in monitored}
     finally:
         for t in targets:
             if t.proc is not None and t.proc.poll() is None:
@@ -209,9 +220,16 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
     print_cpu_cost(cost)
     off = best["monitor-off"]
     for t in targets[:-1]:
-        where = "a worker process" if t.name == "monitor-on" else "a server thread"
-        print(f"throughput monitor on ({where}) / off: {best[t.name]:.0f} / {off:.0f} req/s = "
-              f"{best[t.name] / off:.1%} (target >= 95%)")  # fmt: skip
+        where = {"monitor-on": "on (a worker process)", "thread-on": "on (a server thread)",
+                 CONTROL: "off (a second server, the A/A control)"}[t.name]  # fmt: skip
+        paired = statistics.median(
+            on / o for on, o in zip(rates[t.name], rates["monitor-off"], strict=True)
+        )
+        print(f"throughput monitor {where} / off: best rounds {best[t.name]:.0f} / "
+              f"{off:.0f} req/s = {best[t.name] / off:.1%}; median of the rounds' ratios "
+              f"{paired:.1%}" + ("" if t.name == CONTROL else " (target >= 95%)"))  # fmt: skip
+        if t.name == CONTROL:
+            continue
         got = coverage[t.name]
         due = got.get("windows_due", 0)
         print(f"  windows covered / due at {best[t.name]:.0f} req/s (every 1000 rows): "
@@ -224,8 +242,6 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
 def print_cpu_cost(cost: dict[str, list[tuple[float, float]]]) -> None:
     """The serving process's CPU per request on vs off (medians over rounds): what the
     monitor takes from serving, robust to a noisy machine, unlike the best throughput."""
-    import statistics
-
     off = statistics.median(c[0] for c in cost["monitor-off"])
     for name, rounds in cost.items():
         server = statistics.median(c[0] for c in rounds)
@@ -238,13 +254,15 @@ def print_cpu_cost(cost: dict[str, list[tuple[float, float]]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=20, help="in-process checks timed")
-    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--min-interval", type=float, default=30.0,
                         help="DRIFTLOOP_SERVER__MONITOR_MIN_INTERVAL_S of the monitor-on server "
                         "(30: the default; 0: back-to-back checks)")  # fmt: skip
     parser.add_argument("--skip-wrk", action="store_true", help="only the CPU per check")
+    parser.add_argument("--no-control", action="store_true",
+                        help="without the second monitor-off server (the A/A control)")  # fmt: skip
     parser.add_argument("--thread", action="store_true",
                         help="also a server whose checks run in a thread of its own "
                         "process (MONITOR_PROCESS=false), in the same rounds")  # fmt: skip

@@ -181,6 +181,25 @@ def test_the_worker_ends_when_the_server_is_killed(module_state, server_factory)
     wait_until(lambda: not _alive(worker), timeout=30)
 
 
+@pytest.mark.parametrize(("nice", "policy"), [(19, "SCHED_IDLE"), (5, "SCHED_OTHER")])
+def test_the_worker_runs_at_the_configured_priority(tmp_path, nice, policy):
+    """At nice 19 (the default) the worker is in Linux's idle scheduling class, which serving
+    preempts on wake-up; a lower nice keeps it in the normal class, where nice counts."""
+    from driftloop.config.settings import Settings
+    from driftloop.serve.check_worker import ProcessChecker
+
+    settings = Settings(store_url=(tmp_path / "store").as_uri(), server={"monitor_nice": nice})
+    checker = ProcessChecker(settings)
+    checker.start()
+    try:
+        pid = wait_until(lambda: checker.pid, timeout=60)
+        assert os.sched_getscheduler(pid) == getattr(os, policy)
+        # raising priority needs privilege: a test run at a higher nice keeps its own
+        assert os.getpriority(os.PRIO_PROCESS, pid) == max(nice, os.getpriority(os.PRIO_PROCESS, 0))
+    finally:
+        checker.stop()
+
+
 def test_a_stopped_checker_starts_no_worker():
     """After the server's shutdown stops it, a check that was about to start gets an error
     instead of a new worker (a worker started then would run after the server is gone)."""

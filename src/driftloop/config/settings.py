@@ -81,8 +81,9 @@ class ServerSettings(BaseModel):
     """Run the in-server drift checks in a worker process of their own (off: a thread of the
     server, whose checks then hold its interpreter lock and cost serving throughput)."""
     monitor_nice: int = Field(default=19, ge=0, le=19)
-    """Nice value of the monitor's worker process: 19 takes only the CPU serving leaves idle;
-    lower keeps checks up with a host that serving saturates, at some cost to serving."""
+    """Nice value of the monitor's worker process: 19 (Linux: in the idle scheduling class too)
+    takes only the CPU serving leaves idle; lower keeps checks up with a host that serving
+    saturates, at some cost to serving."""
     monitor_report: bool = True
     """Render Evidently's HTML of drifted in-server checks in the background (off: JSON only;
     any report's HTML is still rendered on demand at GET /reports/{id})."""

@@ -5,8 +5,9 @@ interpreter lock for its whole length, and every millisecond of it is a millisec
 request is served (the thread's lower nice value cannot help: the lock, not the core, is what
 they share). So the server hands each check to one long-lived process of its own, started
 with ``spawn`` (a clean interpreter: forking a process with threads is unsafe), at a low CPU
-priority (``server.monitor_nice``, 19 by default, and Linux's batch scheduling: it never
-preempts serving when it wakes).
+priority (``server.monitor_nice``, 19 by default, which also puts it in Linux's idle
+scheduling class: it runs only on CPU that serving leaves idle, and a serving thread that
+wakes on its core takes the core back at once).
 The worker keeps the reference's prepared statistics per model version, reads the
 window from the store itself and sends back only the summary (and, in local mode, an
 accepted event: the server starts its retrain, which would otherwise inherit the worker's
@@ -35,6 +36,8 @@ from driftloop.serve.window_check import CheckOutcome, CheckRequest, WindowCheck
 log = logging.getLogger("driftloop.monitor")
 PARENT_POLL_S = 2.0
 """How often the worker looks whether the server that started it is still there."""
+IDLE_CLASS_NICE = 19
+"""At this ``server.monitor_nice`` the worker also runs in Linux's idle scheduling class."""
 
 _checker: WindowChecker | None = None
 """The worker process's checker, built by ``_start`` (never set in the server process)."""
@@ -48,16 +51,26 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
+def lower_priority_to(nice: int) -> None:
+    """This process's CPU priority: ``nice``, and at 19 (the lowest) Linux's idle scheduling
+    class too, which serving preempts the moment it wakes (a nice-19 task of the normal class
+    keeps the core for the rest of its slice); a nice value has no effect in the idle class,
+    so a lower one stays in the normal class, where it keeps checks up with a host serving
+    saturates."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    if nice >= IDLE_CLASS_NICE:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def _start(settings: Settings, parent: int) -> None:
     """The worker's start: its logging, its priority, its store, tracker and checker."""
     global _checker
     from driftloop.config.logs import configure_logging
 
     configure_logging(settings.json_logs, logging.getLevelName(settings.log_level.upper()))
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, settings.server.monitor_nice)
-    with contextlib.suppress(AttributeError, OSError):  # Linux: never preempt serving on wake-up
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    lower_priority_to(settings.server.monitor_nice)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from driftloop.adapters.store import ObjectStore
     from driftloop.jobs.champion import DeferredTracker
