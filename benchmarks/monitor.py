@@ -12,7 +12,8 @@ Prints three figures (not asserted on):
    loaded with wrk (``benchmarks/wrk/post_records.lua``: a different test-split record per
    request, so the traffic is healthy and no retrain starts), monitor
    every 1,000 rows (minimum interval ``--min-interval``, the default 30 s; 0 for
-   back-to-back checks) vs monitor off, interleaved rounds, best of each.
+   back-to-back checks) vs monitor off; every round starts fresh servers and loads each in
+   turn.
    Two figures of the ratio: the best round of each server, and the median over rounds of
    each round's on / off (the runs of a round are back to back, in ABBA order, so a shared
    machine's load moves them alike). Beside them the same ratios of a second monitor-off
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -173,32 +175,67 @@ def serve_target(
     return target
 
 
+def target_names(args: argparse.Namespace) -> list[str]:
+    """The servers of a round: monitor on (worker process), on in a server thread
+    (``--thread``), the A/A control, monitor off (last: what the others are divided by)."""
+    return ["monitor-on", *(["thread-on"] if args.thread else []),
+            *([] if args.no_control else [CONTROL]), "monitor-off"]  # fmt: skip
+
+
+def round_targets(body: Path, logs: Path, args: argparse.Namespace, round_no: int) -> list[Target]:
+    """Fresh servers for one round, started in an order shuffled per round (so which server
+    starts first, and gets what memory and cores, is not always the same one)."""
+    made = {"monitor-on": lambda: serve_target("monitor-on", body, 1000, logs, args.min_interval),
+            "thread-on": lambda: serve_target("thread-on", body, 1000, logs, args.min_interval,
+                                              True),
+            CONTROL: lambda: serve_target(CONTROL, body, 0, logs, 0),
+            "monitor-off": lambda: serve_target("monitor-off", body, 0, logs, 0)}  # fmt: skip
+    names = target_names(args)
+    started = {name: made[name]() for name in random.Random(round_no).sample(names, len(names))}
+    return [started[name] for name in names]
+
+
+def stop_all(targets: list[Target]) -> None:
+    for t in targets:
+        if t.proc is not None and t.proc.poll() is None:
+            t.proc.terminate()
+            t.proc.wait(30)
+
+
+def add_coverage(total: dict[str, int], got: dict[str, Any]) -> None:
+    for key in ("windows_due", "windows_covered", "windows_coalesced", "windows_skipped"):
+        total[key] = total.get(key, 0) + int(got.get(key) or 0)
+
+
 def throughput(settings: Any, args: argparse.Namespace) -> None:
-    """wrk against the server with the monitor on and off; the monitor's coverage."""
+    """wrk against the server with the monitor on and off; the monitor's coverage.
+
+    Every round starts fresh servers (and ends them): on this VM one server process can run
+    ~10 % slower than an identical one for its whole life (its memory layout, hash seed,
+    where the scheduler put it), and a server kept for all rounds would count that luck
+    as the monitor's. Within a round the runs are back to back, in ABBA order over rounds.
+    """
     import serve
 
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-monitor-wrk-"))
     (tmp / "record.json").write_text(test_records(settings))
     serve.LUA = ROOT / "benchmarks" / "wrk" / "post_records.lua"  # a different record each
     body = tmp / "record.json"
-    targets = [serve_target("monitor-on", body, 1000, tmp, args.min_interval),
-               serve_target("monitor-off", body, 0, tmp, 0)]  # fmt: skip
-    if args.thread:
-        targets.insert(1, serve_target("thread-on", body, 1000, tmp, args.min_interval, True))
-    if not args.no_control:  # A/A: what two identical servers differ by on this machine
-        targets.insert(-1, serve_target(CONTROL, body, 0, tmp, 0))
-    monitored = [t for t in targets if t.name not in (CONTROL, "monitor-off")]
+    names = target_names(args)
     best: dict[str, float] = {}
-    rates: dict[str, list[float]] = {t.name: [] for t in targets}
-    cost: dict[str, list[tuple[float, float]]] = {t.name: [] for t in targets}
-    try:
-        for t in targets:
-            wait_ready(t)
-            run_wrk(t, 2, args.connections, 1)  # warm-up
-        for r in range(args.rounds):
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    cost: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    coverage: dict[str, dict[str, int]] = {n: {} for n in names}
+    for r in range(args.rounds):
+        targets = round_targets(body, tmp, args, r)
+        try:
+            for t in targets:
+                wait_ready(t)
+                run_wrk(t, 2, args.connections, 1)  # warm-up
             for t in targets if r % 2 == 0 else targets[::-1]:  # ABBA: a trend moves both
                 assert t.proc is not None
-                checker = checker_pid(t) if t in monitored else None
+                monitored = t.name in ("monitor-on", "thread-on")
+                checker = checker_pid(t) if monitored else None
                 pids = [t.proc.pid] + ([checker] if checker not in (None, t.proc.pid) else [])
                 before = [cpu_seconds(p) for p in pids]
                 res = run_wrk(t, args.duration, args.connections, 1)
@@ -207,33 +244,33 @@ def throughput(settings: Any, args: argparse.Namespace) -> None:
                 cost[t.name].append((per_k[0], per_k[1] if len(per_k) > 1 else 0.0))
                 best[t.name] = max(best.get(t.name, 0.0), res.requests_per_s)
                 rates[t.name].append(res.requests_per_s)
-                print(f"round {r + 1} {t.name:12s} {res.requests_per_s:9.1f} req/s  "
+                print(f"round {r + 1} {t.name:13s} {res.requests_per_s:9.1f} req/s  "
                       f"p99 {res.p99_ms:6.2f} ms  non-2xx {res.non_2xx}  server CPU "
                       f"{per_k[0]:.1f} ms / 1,000 requests"
-                      + (f", worker {per_k[1]:.1f} ms" if len(per_k) > 1 else ""))  # fmt: skip
-        coverage = {t.name: drift_coverage(t.url.rsplit("/", 1)[0]) for t in monitored}
-    finally:
-        for t in targets:
-            if t.proc is not None and t.proc.poll() is None:
-                t.proc.terminate()
-                t.proc.wait(30)
+                      + (f", worker {per_k[1]:.1f} ms" if len(per_k) > 1 else ""),
+                      flush=True)  # fmt: skip
+            for t in targets:
+                if t.name in ("monitor-on", "thread-on"):
+                    add_coverage(coverage[t.name], drift_coverage(t.url.rsplit("/", 1)[0]))
+        finally:
+            stop_all(targets)
     print_cpu_cost(cost)
     off = best["monitor-off"]
-    for t in targets[:-1]:
+    for name in names[:-1]:
         where = {"monitor-on": "on (a worker process)", "thread-on": "on (a server thread)",
-                 CONTROL: "off (a second server, the A/A control)"}[t.name]  # fmt: skip
+                 CONTROL: "off (a second server, the A/A control)"}[name]  # fmt: skip
         paired = statistics.median(
-            on / o for on, o in zip(rates[t.name], rates["monitor-off"], strict=True)
+            on / o for on, o in zip(rates[name], rates["monitor-off"], strict=True)
         )
-        print(f"throughput monitor {where} / off: best rounds {best[t.name]:.0f} / "
-              f"{off:.0f} req/s = {best[t.name] / off:.1%}; median of the rounds' ratios "
-              f"{paired:.1%}" + ("" if t.name == CONTROL else " (target >= 95%)"))  # fmt: skip
-        if t.name == CONTROL:
+        print(f"throughput monitor {where} / off: best rounds {best[name]:.0f} / "
+              f"{off:.0f} req/s = {best[name] / off:.1%}; median of the rounds' ratios "
+              f"{paired:.1%}" + ("" if name == CONTROL else " (target >= 95%)"))  # fmt: skip
+        if name == CONTROL:
             continue
-        got = coverage[t.name]
+        got = coverage[name]
         due = got.get("windows_due", 0)
-        print(f"  windows covered / due at {best[t.name]:.0f} req/s (every 1000 rows): "
-              f"{got.get('windows_covered')} / {due} = "
+        print(f"  windows covered / due at {best[name]:.0f} req/s (every 1000 rows, all "
+              f"rounds): {got.get('windows_covered')} / {due} = "
               f"{(got.get('windows_covered', 0) / due if due else 0):.0%} (target 100%); "
               f"coalesced {got.get('windows_coalesced')}, "
               f"skipped {got.get('windows_skipped')}")  # fmt: skip

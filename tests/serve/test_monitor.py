@@ -344,3 +344,20 @@ def test_windows_due_while_a_check_waits_are_coalesced_and_counted():
     assert len(monitor.starts) == 2
     assert (cov.windows_due, cov.windows_covered, cov.windows_coalesced) == (4, 4, 2)
     assert (cov.rows_logged, cov.rows_covered, cov.windows_skipped) == (45, 40, 0)
+
+
+def test_a_window_completed_after_a_check_started_is_checked_without_more_rows():
+    """A check that starts mid-window covers the rows logged before it; the rest of that
+    window, once complete, is owed a check then, not only after ``every_rows`` more rows
+    (traffic that stops there would leave it unchecked)."""
+    monitor = RecordingMonitor.make(min_interval_s=0)
+    monitor.on_flush(15)  # one window due; the check covers 15 rows (half of the second)
+    monitor.wait(5)
+    monitor.on_flush(3)  # 18: the second window is not complete
+    monitor.wait(5)
+    assert len(monitor.starts) == 1
+    monitor.on_flush(4)  # 22: the second window is complete, only 7 rows after the check
+    monitor.wait(5)
+    cov = monitor.coverage
+    assert len(monitor.starts) == 2
+    assert (cov.windows_due, cov.windows_covered, cov.rows_covered) == (2, 2, 22)

@@ -1,11 +1,12 @@
 """The in-server drift monitor: every N newly logged rows, a drift check in the background.
 
 It never runs on the request path: the prediction log's flush reports how many rows it
-wrote, and once ``every_rows`` have accumulated the monitor hands a check of the newest rows
-to its checker (``serve.window_check``: the same decision code as ``driftloop detect
---emit``). By default the checker is the monitor's worker process (``serve.check_worker``,
-``server.monitor_process``), so a check's CPU never holds the server's interpreter lock; off,
-it runs in a thread of the server at a lower CPU priority.
+wrote, and once a window of ``every_rows`` logged rows is complete and no check has covered
+it, the monitor hands a check of the newest rows to its checker (``serve.window_check``:
+the same decision code as ``driftloop detect --emit``). By default the checker is the
+monitor's worker process (``serve.check_worker``, ``server.monitor_process``), so a check's
+CPU never holds the server's interpreter lock; off, it runs in a thread of the server at a
+lower CPU priority.
 
 Every window is covered: a check reads all rows logged since the previous one (at least
 the spec's ``window_rows``), so when checks fall behind (``min_interval_s``, a slow
@@ -91,7 +92,6 @@ class DriftMonitor:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._running = threading.Lock()
-        self._pending = 0
         self._thread: threading.Thread | None = None
         self._spec: Any = None
         self.latest: dict[str, Any] | None = None
@@ -112,12 +112,11 @@ class DriftMonitor:
         if self.every_rows <= 0:
             return
         with self._lock:
-            self._pending += rows
             before = self.coverage.rows_logged // self.every_rows
             self.coverage.rows_logged += rows
             new = self.coverage.rows_logged // self.every_rows - before
             self.coverage.windows_due += new
-            due = self._pending >= self.every_rows
+            due = self._owed()
         if new and self.gauges is not None:
             self.gauges.windows.labels(outcome="due").inc(new)
         if due:
@@ -131,8 +130,6 @@ class DriftMonitor:
         """
         if not self._running.acquire(blocking=False):
             return False
-        with self._lock:
-            self._pending = 0
         self._thread = threading.Thread(target=self._run_guarded, name="drift-monitor", daemon=True)
         self._thread.start()
         return True
@@ -177,11 +174,21 @@ class DriftMonitor:
             log.exception("drift check failed")
         finally:
             self._running.release()
-        # rows that arrived while this check ran are owed a check of their own
+        # windows that came due while this check ran are owed a check of their own
         with self._lock:
-            due = self.every_rows > 0 and self._pending >= self.every_rows
+            due = self._owed()
         if due:
             self.trigger()
+
+    def _owed(self) -> bool:  # holds self._lock
+        """Whether a due window is not covered yet: its last row is logged, and no check
+        covered it (a check covers the rows logged before it started). Counted by window, not
+        by rows since the last check: a window whose rows straddle a check's start is owed
+        a check as soon as it is complete, not only once ``every_rows`` more rows arrive."""
+        every = self.every_rows
+        return every > 0 and (
+            self.coverage.rows_logged // every > self.coverage.rows_covered // every
+        )
 
     def run_once(self) -> dict[str, Any]:
         """Check the rows logged since the previous check (in the checker)."""
