@@ -361,3 +361,33 @@ def test_a_window_completed_after_a_check_started_is_checked_without_more_rows()
     cov = monitor.coverage
     assert len(monitor.starts) == 2
     assert (cov.windows_due, cov.windows_covered, cov.rows_covered) == (2, 2, 22)
+
+
+def test_a_failing_check_is_not_retried_until_another_window_is_due():
+    """A check that fails (no model serving, say) leaves its windows uncovered: the next
+    window's check covers them, but nothing retries in a loop meanwhile."""
+    import time
+
+    from driftloop.config.settings import Settings
+    from driftloop.serve.monitor import DriftMonitor
+
+    class Failing(DriftMonitor):
+        attempts = 0
+
+        def run_once(self):
+            self.attempts += 1
+            raise RuntimeError("no model is serving")
+
+    monitor = Failing(Settings(), tracker=None, every_rows=10, min_interval_s=0)
+    monitor.on_flush(15)
+    monitor.wait(5)
+    time.sleep(0.3)
+    monitor.wait(5)
+    assert monitor.attempts == 1 and "no model is serving" in monitor.last_error
+    monitor.on_flush(4)  # 19: no new window
+    monitor.wait(5)
+    assert monitor.attempts == 1
+    monitor.on_flush(1)  # 20: the second window is complete
+    monitor.wait(5)
+    assert monitor.attempts == 2
+    assert monitor.coverage.windows_due == 2 and monitor.coverage.windows_covered == 0

@@ -92,6 +92,8 @@ class DriftMonitor:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._running = threading.Lock()
+        self._attempted = 0
+        """Rows logged when the latest check started (covered or failed)."""
         self._thread: threading.Thread | None = None
         self._spec: Any = None
         self.latest: dict[str, Any] | None = None
@@ -168,6 +170,8 @@ class DriftMonitor:
             if self._wait_interval():
                 return
             self._last_start = time.monotonic()
+            with self._lock:
+                self._attempted = self.coverage.rows_logged
             self.run_once()
         except Exception as exc:  # a failed check must not kill the server; it is reported
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -184,11 +188,12 @@ class DriftMonitor:
         """Whether a due window is not covered yet: its last row is logged, and no check
         covered it (a check covers the rows logged before it started). Counted by window, not
         by rows since the last check: a window whose rows straddle a check's start is owed
-        a check as soon as it is complete, not only once ``every_rows`` more rows arrive."""
+        a check as soon as it is complete, not only once ``every_rows`` more rows arrive.
+        The windows of a check that failed are owed again only with the next window (which
+        then covers them too): a failing check is not retried in a loop."""
         every = self.every_rows
-        return every > 0 and (
-            self.coverage.rows_logged // every > self.coverage.rows_covered // every
-        )
+        done = max(self.coverage.rows_covered, self._attempted)
+        return every > 0 and self.coverage.rows_logged // every > done // every
 
     def run_once(self) -> dict[str, Any]:
         """Check the rows logged since the previous check (in the checker)."""
